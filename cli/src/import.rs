@@ -1,0 +1,336 @@
+//! `vtid import --file rows.jsonl`: registers existing ledger rows under their own
+//! VTIDs. The whole file is validated first and nothing is written if any row is bad.
+//! Counters move past the highest imported number (never back) before any record is
+//! written, so a create running meanwhile can never take an imported number.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use shared::lifecycle::Status;
+use shared::record::Record;
+use shared::store::{ImportResult, Store};
+use shared::timestamp::Timestamp;
+use shared::validation::parse_create;
+use shared::vtid::Vtid;
+
+/// The largest line accepted: a record with full metadata and description, with room.
+const MAX_LINE_BYTES: usize = 256 * 1024;
+
+/// Seed (snake_case) column to API (camelCase) field.
+const SEED_COLUMNS: [(&str, &str); 17] = [
+    ("vtid", "vtid"),
+    ("task_family", "taskFamily"),
+    ("task_type", "taskType"),
+    ("title", "title"),
+    ("description", "description"),
+    ("status", "status"),
+    ("tenant", "tenant"),
+    ("assigned_to", "assignedTo"),
+    ("parent_vtid", "parentVtid"),
+    ("metadata", "metadata"),
+    ("is_test", "isTest"),
+    ("created_at", "createdAt"),
+    ("updated_at", "updatedAt"),
+    ("started_at", "startedAt"),
+    ("completed_at", "completedAt"),
+    ("created_by", "createdBy"),
+    ("updated_by", "updatedBy"),
+];
+/// Fields a row may carry beyond the create body's: server-set ones, kept as they were.
+const RECORD_ONLY: [&str; 8] = [
+    "vtid",
+    "createdAt",
+    "updatedAt",
+    "startedAt",
+    "completedAt",
+    "createdBy",
+    "updatedBy",
+    "version",
+];
+/// Accepted and dropped: the seed's row id and values this ledger derives itself.
+const IGNORED: [&str; 2] = ["id", "durationSeconds"];
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub rows: usize,
+    pub imported: usize,
+    pub already_present: usize,
+    pub conflicting: usize,
+    pub invalid: usize,
+    /// `line: message` for each bad row, and each conflict.
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    pub fn succeeded(&self) -> bool {
+        self.invalid == 0 && self.conflicting == 0
+    }
+}
+
+/// One row of the file as a record, or why not.
+pub fn row_to_record(row: &Value) -> Result<Record, String> {
+    let Value::Object(map) = row else {
+        return Err("a row must be a JSON object".into());
+    };
+    let mut fields = Map::new();
+    for (k, v) in map {
+        let name = SEED_COLUMNS
+            .iter()
+            .find(|(snake, _)| snake == k)
+            .map_or(k.as_str(), |(_, camel)| camel);
+        if IGNORED.contains(&name) {
+            continue;
+        }
+        fields.insert(name.to_owned(), v.clone());
+    }
+    // The seed padded with spaces; the VTID itself must then be canonical.
+    let vtid: Vtid = match fields.remove("vtid") {
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|e: shared::vtid::InvalidVtid| e.0)?,
+        _ => return Err("vtid is required".into()),
+    };
+    if fields.get("metadata").is_some_and(Value::is_null) {
+        fields.insert("metadata".into(), Value::Object(Map::new()));
+    }
+    let mut server = Map::new();
+    for k in RECORD_ONLY {
+        if let Some(v) = fields.remove(k) {
+            server.insert(k.to_owned(), v);
+        }
+    }
+    let draft = parse_create(&Value::Object(fields), None, "").map_err(|details| {
+        details
+            .iter()
+            .map(|d| format!("{}: {}", d.field, d.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let time = |name: &str| -> Result<Option<Timestamp>, String> {
+        match server.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Timestamp::parse_lenient(s)
+                .map(Some)
+                .ok_or_else(|| format!("{name}: '{s}' is not a date-time")),
+            Some(_) => Err(format!("{name}: must be a date-time string")),
+        }
+    };
+    let text = |name: &str| server.get(name).and_then(Value::as_str).map(str::to_owned);
+    let created_at = time("createdAt")?.ok_or("createdAt (created_at) is required")?;
+    let updated_at = time("updatedAt")?.unwrap_or(created_at);
+    let started_at = time("startedAt")?;
+    let created_by = text("createdBy").unwrap_or_else(|| "import".into());
+    let version = match server.get("version") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|v| *v >= 1)
+            .ok_or("version: must be a whole number from 1")?,
+    };
+    let mut record = draft.into_record(vtid, &created_by, created_at);
+    record.updated_at = updated_at;
+    record.updated_by = text("updatedBy").unwrap_or(created_by);
+    record.version = version;
+    record.started_at = started_at.or(if record.status == Status::Active {
+        Some(created_at)
+    } else {
+        None
+    });
+    record.completed_at = if record.status.is_terminal() {
+        Some(time("completedAt")?.unwrap_or(updated_at))
+    } else {
+        None
+    };
+    record.duration_seconds = record
+        .completed_at
+        .map(|done| done.seconds_since(record.started_at.unwrap_or(record.created_at)));
+    Ok(record)
+}
+
+/// Reads and validates the whole file: `(line, record)` pairs, or every bad line.
+pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, Summary> {
+    let file = std::fs::File::open(path).map_err(|e| Summary {
+        invalid: 1,
+        problems: vec![format!("cannot read {}: {e}", path.display())],
+        ..Summary::default()
+    })?;
+    let mut summary = Summary::default();
+    let mut rows = Vec::new();
+    let mut seen: HashMap<Vtid, (usize, Record)> = HashMap::new();
+    for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+        let n = i + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                summary.invalid += 1;
+                summary.problems.push(format!("line {n}: cannot read: {e}"));
+                break;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        summary.rows += 1;
+        let parsed = if line.len() > MAX_LINE_BYTES {
+            Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+        } else {
+            serde_json::from_slice::<Value>(&line)
+                .map_err(|e| format!("not valid JSON (column {})", e.column()))
+                .and_then(|v| row_to_record(&v))
+        };
+        match parsed {
+            Ok(record) => match seen.get(&record.vtid) {
+                Some((first, earlier)) if *earlier != record => {
+                    summary.invalid += 1;
+                    summary.problems.push(format!(
+                        "line {n}: {} also on line {first} with other content",
+                        record.vtid
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(record.vtid, (n, record.clone()));
+                    rows.push((n, record));
+                }
+            },
+            Err(why) => {
+                summary.invalid += 1;
+                summary.problems.push(format!("line {n}: {why}"));
+            }
+        }
+    }
+    if summary.invalid > 0 {
+        Err(summary)
+    } else {
+        Ok(rows)
+    }
+}
+
+/// Validates, checks parents, moves counters, then writes. `progress` gets a line now and then.
+pub async fn import(store: &dyn Store, path: &Path, progress: &mut dyn Write) -> Summary {
+    let rows = match read_rows(path) {
+        Ok(rows) => rows,
+        Err(summary) => return summary,
+    };
+    let mut summary = Summary {
+        rows: rows.len(),
+        ..Summary::default()
+    };
+    let in_file: HashSet<Vtid> = rows.iter().map(|(_, r)| r.vtid).collect();
+    for (line, record) in &rows {
+        if let Some(parent) = record.parent_vtid.filter(|p| !in_file.contains(p)) {
+            match store.exists(parent).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    summary.invalid += 1;
+                    summary.problems.push(format!("line {line}: parentVtid {parent} exists neither in the file nor in the ledger"));
+                }
+                Err(e) => {
+                    summary.invalid += 1;
+                    summary
+                        .problems
+                        .push(format!("line {line}: could not check parent {parent}: {e}"));
+                }
+            }
+        }
+    }
+    if summary.invalid > 0 {
+        return summary;
+    }
+    let mut per_year: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    for (_, r) in &rows {
+        per_year
+            .entry(r.vtid.year())
+            .or_default()
+            .push(u64::from(r.vtid.seq()));
+    }
+    for (year, seqs) in &per_year {
+        let top = seqs.iter().copied().max().unwrap_or(0);
+        if let Err(e) = store.advance_counter(*year, top, seqs).await {
+            summary
+                .problems
+                .push(format!("could not move the {year} counter: {e}"));
+            summary.conflicting += 1;
+            return summary;
+        }
+    }
+    let mut ordered: Vec<&(usize, Record)> = rows.iter().collect();
+    ordered.sort_by_key(|(_, r)| r.vtid);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    for (done, (line, record)) in ordered.into_iter().enumerate() {
+        match store.import_record(record).await {
+            Ok(ImportResult::Imported) => summary.imported += 1,
+            Ok(ImportResult::AlreadyPresent) => summary.already_present += 1,
+            Ok(ImportResult::Conflict) => {
+                summary.conflicting += 1;
+                summary.problems.push(format!(
+                    "line {line}: {} exists with other content; left alone",
+                    record.vtid
+                ));
+            }
+            Err(e) => {
+                summary.conflicting += 1;
+                summary.problems.push(format!(
+                    "line {line}: {} could not be written: {e}",
+                    record.vtid
+                ));
+            }
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            let _ = writeln!(
+                progress,
+                "import: {}/{} rows ({:.0?})",
+                done + 1,
+                rows.len(),
+                started.elapsed()
+            );
+            last_report = Instant::now();
+        }
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_rows_map_to_records() {
+        let r = row_to_record(&json!({
+            "id": 7, "vtid": "VTID-2025-0042 ", "task_family": "deploy", "task_type": "release",
+            "description": "old work", "status": "complete", "tenant": "acme", "assigned_to": null,
+            "metadata": null, "parent_vtid": null, "created_at": "2025-03-01 10:00:00",
+            "updated_at": "2025-03-01 11:00:00", "is_test": false
+        }))
+        .unwrap();
+        assert_eq!(r.vtid.to_string(), "VTID-2025-0042");
+        assert_eq!(r.created_at.to_string(), "2025-03-01T10:00:00.000Z");
+        assert_eq!(
+            r.completed_at.unwrap().to_string(),
+            "2025-03-01T11:00:00.000Z"
+        );
+        assert_eq!(r.duration_seconds, Some(3600.0));
+        assert!(r.metadata.is_empty());
+    }
+
+    #[test]
+    fn bad_rows_say_why() {
+        let e = row_to_record(&json!({"vtid": "VTID-2025-42", "created_at": "2025-01-01"}))
+            .unwrap_err();
+        assert!(e.contains("VTID-YYYY-NNNN"), "{e}");
+        let e = row_to_record(
+            &json!({"vtid": "VTID-2025-0001", "task_family": "a", "task_type": "b",
+            "description": "c", "tenant": "t"}),
+        )
+        .unwrap_err();
+        assert!(e.contains("createdAt"), "{e}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The store flags shared by `vtid serve` and `vtid import`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shared::store::Store;
+use shared::store::dynamo::{DynamoStore, endpoint_config};
+use shared::store::sqlite::SqliteStore;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Data folder of the embedded (SQLite) store.
+    #[arg(long, default_value = "./.vtid", conflicts_with_all = ["dynamodb_endpoint", "table"])]
+    pub data: PathBuf,
+    /// Use DynamoDB (or a compatible server) at this URL instead of the embedded store.
+    #[arg(long, requires = "table")]
+    pub dynamodb_endpoint: Option<String>,
+    /// DynamoDB table name. Alone (without --dynamodb-endpoint) it uses AWS with the usual credentials.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Create the table, with the deployment's keys and indexes, when it does not exist.
+    #[arg(long, requires = "table")]
+    pub create_table: bool,
+    /// AWS region for DynamoDB.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub cursor_key: Vec<u8>,
+    pub description: String,
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !filled {
+        bytes.iter_mut().for_each(|b| *b = fastrand_byte());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fastrand_byte() -> u8 {
+    // Only where /dev/urandom is missing: time-seeded, enough to tell cursors apart.
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7)
+        % 251) as u8
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> Result<Opened, String> {
+        match &self.table {
+            Some(table) => {
+                let sdk = match &self.dynamodb_endpoint {
+                    Some(url) => endpoint_config(url, &self.region).await,
+                    None => aws_config::load_from_env().await,
+                };
+                let store = DynamoStore::new(&sdk, table.clone());
+                if self.create_table {
+                    store
+                        .create_table()
+                        .await
+                        .map_err(|e| format!("could not create table {table}: {e}"))?;
+                }
+                let cursor_key = std::env::var("VTID_CURSOR_SECRET")
+                    .unwrap_or_else(|_| table.clone())
+                    .into_bytes();
+                let where_ = self.dynamodb_endpoint.as_deref().unwrap_or("AWS");
+                Ok(Opened {
+                    store: Arc::new(store),
+                    cursor_key,
+                    description: format!("DynamoDB table {table} at {where_}"),
+                })
+            }
+            None => {
+                let store = SqliteStore::open(&self.data).map_err(|e| {
+                    format!(
+                        "could not open the data folder {}: {e}",
+                        self.data.display()
+                    )
+                })?;
+                let key = store
+                    .meta_value("cursor_key", random_hex)
+                    .map_err(|e| e.to_string())?;
+                let description = format!("embedded store {}", store.path().display());
+                Ok(Opened {
+                    store: Arc::new(store),
+                    cursor_key: key.into_bytes(),
+                    description,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `GET /vtid/audit?year=YYYY`: the ledger proves its own integrity (admin and service).
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use super::{reply, request_id, respond};
+use crate::App;
+use crate::error::ApiError;
+use crate::timestamp::Timestamp;
+use crate::vtid::MIN_YEAR;
+
+pub async fn audit(app: &App, req: Request) -> Response<Body> {
+    respond(&request_id(&req), inner(app, &req).await)
+}
+
+async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = app.identity.caller(req)?;
+    caller.check_audit()?;
+    let query = req.query_string_parameters_ref();
+    let mut year = Timestamp::now().year();
+    for (k, v) in query.into_iter().flat_map(|q| q.iter()) {
+        match k {
+            "year" => {
+                year = v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
+                    .ok_or_else(|| {
+                        ApiError::invalid_query("year", "must be a four-digit year from 1970")
+                    })?;
+            }
+            other => {
+                return Err(ApiError::invalid_query(
+                    crate::vtid::printable(other),
+                    "is not a known query parameter (known: year)",
+                ));
+            }
+        }
+    }
+    let report = app.store.audit(year).await?;
+    Ok(reply(StatusCode::OK, &json!({"ok": true, "data": report})))
+}

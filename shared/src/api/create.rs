@@ -1,0 +1,159 @@
+//! `POST /vtid/create` and `POST /vtid/batch`. Validation, access and idempotency are
+//! settled before the store is asked for a number, so a refused request consumes none.
+
+use http::StatusCode;
+use http::header::{HeaderValue, LOCATION};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+use super::{fingerprint, idempotency_key, json_body, reply, request_id, respond, with_etag};
+use crate::App;
+use crate::error::{ApiError, Detail};
+use crate::identity::Caller;
+use crate::record::Draft;
+use crate::store::{CreateOutcome, CreateRequest, IdempotencyKey};
+use crate::timestamp::Timestamp;
+use crate::validation::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ITEMS, MAX_BODY_BYTES, parse_create};
+
+pub async fn create(app: &App, req: Request) -> Response<Body> {
+    respond(&request_id(&req), create_inner(app, &req).await)
+}
+
+pub async fn batch(app: &App, req: Request) -> Response<Body> {
+    respond(&request_id(&req), batch_inner(app, &req).await)
+}
+
+async fn create_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = app.identity.caller(req)?;
+    let body = json_body(req, MAX_BODY_BYTES)?;
+    let key = idempotency_key(req)?;
+    let draft =
+        parse_create(&body, caller.tenant.as_deref(), "").map_err(ApiError::InvalidPayload)?;
+    caller.check_create(&draft.tenant)?;
+    let outcome =
+        store_create(app, &caller, vec![draft], key, fingerprint("create", &body)).await?;
+    let record = outcome
+        .records
+        .into_iter()
+        .next()
+        .ok_or(ApiError::Internal)?;
+    let status = if outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut res = reply(
+        status,
+        &json!({"ok": true, "vtid": record.vtid, "data": record}),
+    );
+    if let Ok(loc) = HeaderValue::from_str(&format!("/vtid/{}", record.vtid)) {
+        res.headers_mut().insert(LOCATION, loc);
+    }
+    Ok(replayed(with_etag(res, &record), outcome.replayed))
+}
+
+async fn batch_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = app.identity.caller(req)?;
+    let body = json_body(req, MAX_BATCH_BODY_BYTES)?;
+    let key = idempotency_key(req)?;
+    let items = batch_items(&body)?;
+    let mut drafts = Vec::with_capacity(items.len());
+    let mut details = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match parse_create(item, caller.tenant.as_deref(), &format!("items[{i}].")) {
+            Ok(d) => drafts.push(d),
+            Err(d) => details.extend(d),
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::InvalidPayload(details));
+    }
+    for (i, d) in drafts.iter().enumerate() {
+        caller.check_create(&d.tenant).map_err(|_| {
+            ApiError::Forbidden(format!(
+                "items[{i}]: this caller may not create records for tenant '{}'",
+                d.tenant
+            ))
+        })?;
+    }
+    let outcome = store_create(app, &caller, drafts, key, fingerprint("batch", &body)).await?;
+    let status = if outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let res = reply(
+        status,
+        &json!({"ok": true, "count": outcome.records.len(), "data": outcome.records}),
+    );
+    Ok(replayed(res, outcome.replayed))
+}
+
+fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::invalid_payload(
+            "body",
+            "must be a JSON object with an items array",
+        ));
+    };
+    let unknown: Vec<Detail> = map
+        .keys()
+        .filter(|k| k.as_str() != "items")
+        .map(|k| {
+            Detail::new(
+                crate::vtid::printable(k),
+                "is not a known field (known: items)",
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::InvalidPayload(unknown));
+    }
+    match map.get("items") {
+        Some(Value::Array(items)) if (1..=MAX_BATCH_ITEMS).contains(&items.len()) => Ok(items),
+        Some(Value::Array(_)) => Err(ApiError::invalid_payload(
+            "items",
+            "must hold 1 to 50 create bodies",
+        )),
+        Some(_) => Err(ApiError::invalid_payload(
+            "items",
+            "must be an array of create bodies",
+        )),
+        None => Err(ApiError::invalid_payload("items", "is required")),
+    }
+}
+
+async fn store_create(
+    app: &App,
+    caller: &Caller,
+    drafts: Vec<Draft>,
+    key: Option<String>,
+    fingerprint: String,
+) -> Result<CreateOutcome, ApiError> {
+    // Keys belong to the caller's tenant; a caller without one uses the body's.
+    let scope = caller
+        .tenant
+        .clone()
+        .or_else(|| drafts.first().map(|d| d.tenant.clone()))
+        .unwrap_or_default();
+    let idempotency = key.map(|key| IdempotencyKey {
+        scope,
+        key,
+        fingerprint,
+    });
+    let req = CreateRequest {
+        drafts,
+        by: caller.name.clone(),
+        now: Timestamp::now(),
+        idempotency,
+    };
+    Ok(app.store.create(req).await?)
+}
+
+fn replayed(mut res: Response<Body>, replayed: bool) -> Response<Body> {
+    if replayed {
+        res.headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
+    res
+}

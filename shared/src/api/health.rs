@@ -1,0 +1,46 @@
+//! `GET /vtid/health`: touches the store for real; needs no identity.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::{SERVICE, error_response, reply};
+use crate::App;
+use crate::error::ApiError;
+use crate::timestamp::Timestamp;
+
+const STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub async fn health(app: &App, _req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let ping = tokio::time::timeout(STORE_TIMEOUT, app.store.ping()).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let timestamp = Timestamp::now();
+    match ping {
+        Ok(Ok(())) => reply(
+            StatusCode::OK,
+            &json!({
+                "ok": true, "service": SERVICE, "timestamp": timestamp,
+                "checks": {"store": {"ok": true, "latencyMs": latency_ms}}
+            }),
+        ),
+        failed => {
+            if let Ok(Err(e)) = failed {
+                tracing::warn!(cause = %e, "health check: store unreachable");
+            }
+            let err = ApiError::Unavailable;
+            let mut res = error_response(&err);
+            *res.body_mut() = Body::from(
+                json!({
+                    "ok": false, "service": SERVICE, "timestamp": timestamp,
+                    "checks": {"store": {"ok": false, "latencyMs": latency_ms}},
+                    "error": err.message(), "code": err.code(), "details": []
+                })
+                .to_string(),
+            );
+            res
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `GET /vtid/list`: filters in any combination, newest first, full pages, and a
+//! signed cursor bound to its filters.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use super::{reply, request_id, respond};
+use crate::App;
+use crate::cursor;
+use crate::error::{ApiError, Detail};
+use crate::identity::ReadScope;
+use crate::store::{Filters, ListQuery};
+use crate::validation::tenant_chars;
+use crate::vtid::{MIN_YEAR, printable};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+const KNOWN: &str =
+    "taskFamily, status, tenant, assignedTo, parentVtid, year, includeTest, limit, cursor";
+
+pub async fn list(app: &App, req: Request) -> Response<Body> {
+    respond(&request_id(&req), inner(app, &req).await)
+}
+
+async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = app.identity.caller(req)?;
+    let (mut query, cursor_text) = parse(req)?;
+    if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
+        match (&query.filters.tenant, &caller.tenant) {
+            (_, None) => {
+                return Err(ApiError::Forbidden(
+                    "this caller has no tenant to read".into(),
+                ));
+            }
+            (Some(asked), Some(own)) if asked != own => {
+                return Err(ApiError::Forbidden(
+                    "this caller may read only its own tenant".into(),
+                ));
+            }
+            (_, Some(own)) => query.filters.tenant = Some(own.clone()),
+        }
+    }
+    let bound_to = filters_fingerprint(&query);
+    if let Some(c) = cursor_text {
+        query.after = Some(cursor::decode(&app.cursor_key, &bound_to, &c)?);
+    }
+    let page = app.store.list(&query).await?;
+    let next = match (page.more, page.records.last()) {
+        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, &bound_to, last.vtid)),
+        _ => None,
+    };
+    Ok(reply(
+        StatusCode::OK,
+        &json!({"ok": true, "count": page.records.len(), "data": page.records, "nextCursor": next}),
+    ))
+}
+
+/// What a cursor is bound to: every filter, in a fixed order.
+fn filters_fingerprint(q: &ListQuery) -> String {
+    let f = &q.filters;
+    let parts = [
+        f.task_family.clone().unwrap_or_default(),
+        f.status.map(|s| s.to_string()).unwrap_or_default(),
+        f.tenant.clone().unwrap_or_default(),
+        f.assigned_to.clone().unwrap_or_default(),
+        f.parent_vtid.map(|v| v.to_string()).unwrap_or_default(),
+        f.year.map(|y| y.to_string()).unwrap_or_default(),
+        q.include_test.to_string(),
+    ];
+    // Presence matters as well as value; a unit separator cannot occur in a valid filter.
+    let presence = [
+        f.task_family.is_some(),
+        f.status.is_some(),
+        f.tenant.is_some(),
+        f.assigned_to.is_some(),
+        f.parent_vtid.is_some(),
+        f.year.is_some(),
+    ];
+    format!("{presence:?}\u{1f}{}", parts.join("\u{1f}"))
+}
+
+fn text_filter(field: &str, v: &str, max: usize) -> Result<String, Detail> {
+    let n = v.chars().count();
+    if n == 0 || n > max || v.chars().any(char::is_control) {
+        return Err(Detail::new(
+            field,
+            format!("must be 1 to {max} characters with no control characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn parse(req: &Request) -> Result<(ListQuery, Option<String>), ApiError> {
+    let mut filters = Filters::default();
+    let mut include_test = false;
+    let mut limit = DEFAULT_LIMIT;
+    let mut cursor_text = None;
+    let mut details = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let params = req.query_string_parameters_ref();
+    for (k, v) in params.into_iter().flat_map(|q| q.iter()) {
+        if seen.iter().any(|s| s == k) {
+            details.push(Detail::new(printable(k), "must be given once"));
+            continue;
+        }
+        seen.push(k.to_owned());
+        let parsed: Result<(), Detail> = match k {
+            "taskFamily" => text_filter(k, v, 64).map(|v| filters.task_family = Some(v)),
+            "assignedTo" => text_filter(k, v, 128).map(|v| filters.assigned_to = Some(v)),
+            "tenant" => match tenant_chars(v) {
+                Ok(()) if (1..=64).contains(&v.len()) => {
+                    filters.tenant = Some(v.to_owned());
+                    Ok(())
+                }
+                _ => Err(Detail::new(
+                    k,
+                    "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'",
+                )),
+            },
+            "status" => v
+                .parse()
+                .map(|s| filters.status = Some(s))
+                .map_err(|m| Detail::new(k, m)),
+            "parentVtid" => v
+                .parse()
+                .map(|p| filters.parent_vtid = Some(p))
+                .map_err(|e: crate::vtid::InvalidVtid| Detail::new(k, e.0)),
+            "year" => v
+                .parse::<u16>()
+                .ok()
+                .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
+                .map(|y| filters.year = Some(y))
+                .ok_or_else(|| Detail::new(k, "must be a four-digit year from 1970")),
+            "includeTest" => match v {
+                "true" => {
+                    include_test = true;
+                    Ok(())
+                }
+                "false" => Ok(()),
+                _ => Err(Detail::new(k, "must be true or false")),
+            },
+            "limit" => v
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l) && v.len() <= 3)
+                .map(|l| limit = l)
+                .ok_or_else(|| Detail::new(k, "must be a whole number from 1 to 200")),
+            "cursor" => {
+                cursor_text = Some(v.to_owned());
+                Ok(())
+            }
+            other => Err(Detail::new(
+                printable(other),
+                format!("is not a known query parameter (known: {KNOWN})"),
+            )),
+        };
+        if let Err(d) = parsed {
+            details.push(d);
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::InvalidQuery(details));
+    }
+    Ok((
+        ListQuery {
+            filters,
+            include_test,
+            limit,
+            after: None,
+        },
+        cursor_text,
+    ))
+}

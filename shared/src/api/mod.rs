@@ -1,0 +1,190 @@
+//! One module per endpoint: request -> domain -> response. Every handler returns a
+//! response, never an `Err`: domain errors become 4xx/5xx here, with no internals.
+
+mod audit;
+mod create;
+mod health;
+mod history;
+mod list;
+mod read;
+pub mod router;
+mod update;
+
+pub use audit::audit;
+pub use create::{batch, create};
+pub use health::health;
+pub use history::history;
+pub use list::list;
+pub use read::{get, head};
+pub use router::{fallback, route};
+pub use update::update;
+
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, Detail};
+use crate::record::Record;
+use crate::vtid::Vtid;
+
+pub const SERVICE: &str = "vtid-ledger";
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+const MAX_IF_MATCH_CHARS: usize = 32;
+
+/// A JSON response with `status`.
+pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut res = Response::new(Body::from(body.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// The error body of SPEC section 5; a 503 also says when to retry.
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let details: Vec<Detail> = err.details();
+    let body = json!({"ok": false, "error": err.message(), "code": err.code(), "details": details});
+    let mut res = reply(err.status(), &body);
+    if matches!(err, ApiError::Unavailable) {
+        res.headers_mut()
+            .insert("Retry-After", HeaderValue::from_static("1"));
+    }
+    if let ApiError::MethodNotAllowed(_) = err {
+        res.headers_mut()
+            .insert("Allow", HeaderValue::from_static("GET, HEAD, POST, PATCH"));
+    }
+    res
+}
+
+/// Runs a handler body and turns its error into the API's error response.
+pub fn respond(req_id: &str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    match result {
+        Ok(res) => res,
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::warn!(request_id = req_id, code = err.code(), "request failed");
+            }
+            error_response(&err)
+        }
+    }
+}
+
+pub fn request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// A record's version as the `ETag` header: quoted, as HTTP requires.
+pub fn with_etag(mut res: Response<Body>, record: &Record) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
+        res.headers_mut().insert(http::header::ETAG, v);
+    }
+    res
+}
+
+/// The `{vtid}` path parameter as a canonical VTID.
+pub fn path_vtid(req: &Request) -> Result<Vtid, ApiError> {
+    let params = req.path_parameters_ref();
+    let raw = params
+        .and_then(|p| p.first("vtid"))
+        .ok_or_else(|| ApiError::NotFound("no such route".into()))?;
+    raw.parse()
+        .map_err(|e: crate::vtid::InvalidVtid| ApiError::InvalidVtid(e.0))
+}
+
+/// The body as JSON, within `max` bytes.
+pub fn json_body(req: &Request, max: usize) -> Result<Value, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > max {
+        return Err(ApiError::PayloadTooLarge(max));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_payload(
+            "body",
+            "a JSON object is required",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid_payload(
+            "body",
+            format!(
+                "is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_payload(name, "must be sent once"));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::invalid_payload(name, "must be printable ASCII"))
+}
+
+/// `Idempotency-Key`: 1 to 255 printable ASCII characters.
+pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(key) = header(req.headers(), "Idempotency-Key")? else {
+        return Ok(None);
+    };
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+        && key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !ok {
+        return Err(ApiError::invalid_payload(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `If-Match`: the version, quoted as the ETag (`"3"`) or bare (`3`); `*` means any.
+pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = header(req.headers(), "If-Match")? else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    let bad = || {
+        ApiError::invalid_payload(
+            "If-Match",
+            "must be a version such as \"3\" or 3, as sent in the ETag",
+        )
+    };
+    if raw.len() > MAX_IF_MATCH_CHARS {
+        return Err(bad());
+    }
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    match inner.parse::<u64>() {
+        Ok(v) if v >= 1 && inner.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
+        _ => Err(bad()),
+    }
+}
+
+/// What makes two requests "the same" for an idempotency key: the route and the body's
+/// JSON value (key order and spacing do not matter).
+pub fn fingerprint(route: &str, body: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(route.as_bytes());
+    h.update([0]);
+    h.update(body.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

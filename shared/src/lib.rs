@@ -1,0 +1,18 @@
+//! The VTID ledger's shared crate: the domain (VTID, record, lifecycle, validation),
+//! the store contract with its DynamoDB and SQLite implementations, identity and
+//! access, and the HTTP handlers every function and the local server run.
+
+pub mod api;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod identity;
+pub mod lifecycle;
+pub mod record;
+pub mod store;
+pub mod telemetry;
+pub mod timestamp;
+pub mod validation;
+pub mod vtid;
+
+pub use config::App;
