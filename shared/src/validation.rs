@@ -494,9 +494,14 @@ mod tests {
 
     #[test]
     fn metadata_size_and_depth() {
-        let deep8 = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}});
+        // Eight objects deep, counting the top one: the limit.
+        let deep8 = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}});
         assert!(check_metadata(deep8.as_object().unwrap()).is_ok());
-        let deep9 = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}});
+        let deep9 = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}});
+        assert!(check_metadata(deep9.as_object().unwrap()).is_err());
+        // Arrays nest too.
+        let deep9_array = json!({"a": [[[[[[[[1]]]]]]]]});
+        assert!(check_metadata(deep9_array.as_object().unwrap()).is_err());
         assert!(check_metadata(deep9.as_object().unwrap()).is_err());
         let big = json!({"a": "x".repeat(MAX_METADATA_BYTES)});
         assert!(check_metadata(big.as_object().unwrap()).is_err());

@@ -1,1 +1,358 @@
+//! Test support: both stores (SQLite in a temporary folder, DynamoDB on the moto
+//! server that `scripts/test` starts), and API Gateway v2 request fixtures sent
+//! through the same handlers the Lambda functions run.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::HeaderMap;
+use lambda_http::Body;
+use serde_json::{Value, json};
+use shared::App;
+use shared::identity::IdentityConfig;
+use shared::store::Store;
+use shared::store::dynamo::{DynamoStore, endpoint_config};
+use shared::store::sqlite::SqliteStore;
+
+pub const DYNAMO_ENV: &str = "VTID_TEST_DYNAMODB_ENDPOINT";
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// The embedded store in a fresh folder (kept alive by the returned guard).
+pub fn sqlite() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let store = SqliteStore::open(dir.path()).expect("open the SQLite store");
+    (store, dir)
+}
+
+pub fn dynamo_endpoint() -> String {
+    std::env::var(DYNAMO_ENV).unwrap_or_else(|_| {
+        panic!("{DYNAMO_ENV} is not set: run the tests with ./scripts/test, which starts moto's DynamoDB server")
+    })
+}
+
+/// A DynamoDB store on a fresh table of the moto server.
+pub async fn dynamo() -> DynamoStore {
+    let table = unique("vtid-test");
+    let store = dynamo_on(&table).await;
+    store.create_table().await.expect("create the test table");
+    store
+}
+
+/// Another process's view of the same table: its own client and its own counter cache.
+pub async fn dynamo_on(table: &str) -> DynamoStore {
+    let sdk = endpoint_config(&dynamo_endpoint(), "us-east-1").await;
+    DynamoStore::new(&sdk, table)
+}
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Dynamo,
+}
+
+/// The API over one store, called as API Gateway calls the functions.
+pub struct Api {
+    pub app: App,
+    pub kind: Kind,
+    _dir: Option<tempfile::TempDir>,
+    pub dynamo_table: Option<String>,
+}
+
+impl Api {
+    pub async fn new(kind: Kind) -> Self {
+        Self::with_identity(kind, IdentityConfig::default()).await
+    }
+
+    pub async fn with_identity(kind: Kind, identity: IdentityConfig) -> Self {
+        let (store, dir, table): (Arc<dyn Store>, _, _) = match kind {
+            Kind::Sqlite => {
+                let (s, d) = sqlite();
+                (Arc::new(s), Some(d), None)
+            }
+            Kind::Dynamo => {
+                let s = dynamo().await;
+                let t = s.table().to_owned();
+                (Arc::new(s), None, Some(t))
+            }
+        };
+        Self {
+            app: App::new(store, identity, b"test cursor key".to_vec()),
+            kind,
+            _dir: dir,
+            dynamo_table: table,
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.app.store.as_ref()
+    }
+
+    pub async fn send(&self, req: Req) -> Resp {
+        let request = req.into_lambda();
+        let res = shared::api::route(&self.app, request).await;
+        Resp::from(res)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Req::new("POST", path).json(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Req::new("GET", path)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(Req::new("PATCH", path).json(body)).await
+    }
+
+    /// Creates a record and returns its body's `data`.
+    pub async fn create(&self, body: Value) -> Value {
+        let res = self.post("/vtid/create", body).await;
+        assert_eq!(res.status, 201, "create failed: {}", res.body);
+        res.body["data"].clone()
+    }
+}
+
+/// A minimal valid create body.
+pub fn body(family: &str) -> Value {
+    json!({"taskFamily": family, "taskType": "task", "description": "something to do", "tenant": "acme"})
+}
+
+/// Who the request context says is calling.
+#[derive(Clone, Debug)]
+pub enum Who {
+    Nobody,
+    /// JWT authorizer claims, as API Gateway HTTP API passes them (strings).
+    Jwt(Value),
+    /// IAM (SigV4) caller with this ARN.
+    Iam(String),
+    /// A Lambda authorizer's context.
+    LambdaAuthorizer(Value),
+}
+
+impl Who {
+    pub fn admin() -> Self {
+        Who::Jwt(json!({"sub": "admin-1", "role": "admin"}))
+    }
+
+    pub fn user(tenant: &str) -> Self {
+        Who::Jwt(json!({"sub": format!("user-of-{tenant}"), "tenant": tenant}))
+    }
+}
+
+/// An API Gateway HTTP API (v2) event, built as JSON and parsed by `lambda_http`
+/// exactly as in Lambda.
+#[derive(Clone, Debug)]
+pub struct Req {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    who: Who,
+}
+
+impl Req {
+    pub fn new(method: &str, path_and_query: &str) -> Self {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        Self {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: Vec::new(),
+            body: None,
+            who: Who::admin(),
+        }
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body.to_string());
+        self.headers
+            .push(("content-type".into(), "application/json".into()));
+        self
+    }
+
+    pub fn raw_body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_lowercase(), value.into()));
+        self
+    }
+
+    pub fn who(mut self, who: Who) -> Self {
+        self.who = who;
+        self
+    }
+
+    pub fn event(&self) -> Value {
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &self.headers {
+            headers.insert(k.clone(), Value::String(v.clone()));
+        }
+        let mut context = json!({
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "req-1", "routeKey": "$default", "stage": "$default",
+            "time": "27/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "tests"}
+        });
+        match &self.who {
+            Who::Nobody => {}
+            Who::Jwt(claims) => {
+                context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}})
+            }
+            Who::Iam(arn) => {
+                context["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012",
+                    "callerId": "AROA:fn", "userArn": arn, "userId": "AROA:fn"}})
+            }
+            Who::LambdaAuthorizer(ctx) => context["authorizer"] = json!({"lambda": ctx}),
+        }
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": self.path, "rawQueryString": self.query,
+            "headers": headers, "requestContext": context, "body": self.body, "isBase64Encoded": false
+        })
+    }
+
+    pub fn into_lambda(self) -> lambda_http::Request {
+        lambda_http::request::from_str(&self.event().to_string())
+            .expect("a valid API Gateway v2 event")
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// An error response of the SPEC's shape with `code`, and nothing internal in it.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "expected {status} {code}, got {}",
+            self.raw
+        );
+        assert_eq!(self.body["ok"], false, "{}", self.raw);
+        assert_eq!(self.body["code"], code, "{}", self.raw);
+        assert!(
+            self.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{}",
+            self.raw
+        );
+        assert!(self.body["details"].is_array(), "{}", self.raw);
+        assert_no_internals(&self.raw);
+    }
+
+    /// The `field`s named in `details`.
+    pub fn detail_fields(&self) -> Vec<String> {
+        self.body["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Words that only an internal error, a debug dump or a stack would put in a body.
+#[track_caller]
+pub fn assert_no_internals(raw: &str) {
+    for word in [
+        "SdkError",
+        "ServiceError",
+        "rusqlite",
+        "sqlite",
+        "panicked",
+        "Backtrace",
+        "DispatchFailure",
+        "ConditionalCheckFailed",
+        "TransactionCanceled",
+        "aws-sdk",
+        "src/",
+        ".rs:",
+        "Some(",
+        "Err(",
+        "Ok(",
+    ] {
+        assert!(
+            !raw.contains(word),
+            "response leaks internals ({word}): {raw}"
+        );
+    }
+}
+
+impl From<http::Response<Body>> for Resp {
+    fn from(res: http::Response<Body>) -> Self {
+        let (parts, body) = res.into_parts();
+        let raw = match body {
+            Body::Empty => String::new(),
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => String::new(),
+        };
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw).unwrap_or(Value::Null)
+        };
+        Self {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            raw,
+        }
+    }
+}
+
+/// Numbers of VTIDs, as (year, seq), from a list of records.
+pub fn seqs(records: &[Value]) -> Vec<u32> {
+    records
+        .iter()
+        .map(|r| {
+            let v: shared::vtid::Vtid = r["vtid"]
+                .as_str()
+                .expect("vtid")
+                .parse()
+                .expect("canonical");
+            v.seq()
+        })
+        .collect()
+}
+
+pub fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
