@@ -21,7 +21,7 @@ use shared::vtid::Vtid;
 const MAX_LINE_BYTES: usize = 256 * 1024;
 
 /// Seed (snake_case) column to API (camelCase) field.
-const SEED_COLUMNS: [(&str, &str); 17] = [
+const SEED_COLUMNS: [(&str, &str); 18] = [
     ("vtid", "vtid"),
     ("task_family", "taskFamily"),
     ("task_type", "taskType"),
@@ -39,6 +39,7 @@ const SEED_COLUMNS: [(&str, &str); 17] = [
     ("completed_at", "completedAt"),
     ("created_by", "createdBy"),
     ("updated_by", "updatedBy"),
+    ("duration_seconds", "durationSeconds"),
 ];
 /// Fields a row may carry beyond the create body's: server-set ones, kept as they were.
 const RECORD_ONLY: [&str; 8] = [

@@ -39,18 +39,10 @@ fn random_hex() -> String {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .is_ok();
     if !filled {
-        bytes.iter_mut().for_each(|b| *b = fastrand_byte());
+        // Only where /dev/urandom is missing; the key must merely be unguessable to callers.
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn fastrand_byte() -> u8 {
-    // Only where /dev/urandom is missing: time-seeded, enough to tell cursors apart.
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(7)
-        % 251) as u8
 }
 
 impl StoreArgs {

@@ -68,7 +68,7 @@ impl IdentityConfig {
                 .iter()
                 .map(|(k, v)| (k.as_str(), Value::String(v.clone())))
                 .collect();
-            return self.from_claims(&claims);
+            return self.caller_from_claims(&claims);
         }
         if let Some(iam) = auth.iam.as_ref() {
             // SigV4 callers are other cloud functions: they act as `service`.
@@ -92,12 +92,12 @@ impl IdentityConfig {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.clone()))
                 .collect();
-            return self.from_claims(&claims);
+            return self.caller_from_claims(&claims);
         }
         Err(ApiError::Unauthenticated)
     }
 
-    fn from_claims(&self, claims: &HashMap<&str, Value>) -> Result<Caller, ApiError> {
+    fn caller_from_claims(&self, claims: &HashMap<&str, Value>) -> Result<Caller, ApiError> {
         let name = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -214,17 +214,17 @@ mod tests {
             ..Default::default()
         };
         let c = cfg
-            .from_claims(&claims(
+            .caller_from_claims(&claims(
                 json!({"sub": "u1", "cognito:groups": "[users admin]"}),
             ))
             .unwrap();
         assert_eq!(c.role, Role::Admin);
         let c = cfg
-            .from_claims(&claims(json!({"sub": "u1", "cognito:groups": ["service"]})))
+            .caller_from_claims(&claims(json!({"sub": "u1", "cognito:groups": ["service"]})))
             .unwrap();
         assert_eq!(c.role, Role::Service);
         let c = cfg
-            .from_claims(&claims(json!({"sub": "u1", "role": "admin"})))
+            .caller_from_claims(&claims(json!({"sub": "u1", "role": "admin"})))
             .unwrap();
         assert_eq!(c.role, Role::User, "only the configured claim counts");
     }
@@ -233,11 +233,11 @@ mod tests {
     fn no_sub_is_unauthenticated_and_bad_tenant_is_refused() {
         let cfg = IdentityConfig::default();
         assert!(matches!(
-            cfg.from_claims(&claims(json!({"role": "admin"}))),
+            cfg.caller_from_claims(&claims(json!({"role": "admin"}))),
             Err(ApiError::Unauthenticated)
         ));
         assert!(matches!(
-            cfg.from_claims(&claims(json!({"sub": "a", "tenant": "a b"}))),
+            cfg.caller_from_claims(&claims(json!({"sub": "a", "tenant": "a b"}))),
             Err(ApiError::Forbidden(_))
         ));
     }

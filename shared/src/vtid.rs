@@ -27,7 +27,7 @@ pub struct InvalidVtid(pub String);
 impl Vtid {
     /// Builds a VTID from its numbers; `None` when either is out of range.
     pub fn new(year: u16, seq: u32) -> Option<Self> {
-        (year >= MIN_YEAR && year <= 9999 && seq >= 1).then_some(Self { year, seq })
+        ((MIN_YEAR..=9999).contains(&year) && seq >= 1).then_some(Self { year, seq })
     }
 
     pub fn year(self) -> u16 {

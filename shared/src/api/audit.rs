@@ -18,17 +18,21 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     caller.check_audit()?;
     let query = req.query_string_parameters_ref();
-    let mut year = Timestamp::now().year();
+    let mut year = None;
     for (k, v) in query.into_iter().flat_map(|q| q.iter()) {
         match k {
+            "year" if year.is_some() => {
+                return Err(ApiError::invalid_query("year", "must be given once"));
+            }
             "year" => {
-                year = v
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
-                    .ok_or_else(|| {
-                        ApiError::invalid_query("year", "must be a four-digit year from 1970")
-                    })?;
+                year = Some(
+                    v.parse::<u16>()
+                        .ok()
+                        .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
+                        .ok_or_else(|| {
+                            ApiError::invalid_query("year", "must be a four-digit year from 1970")
+                        })?,
+                );
             }
             other => {
                 return Err(ApiError::invalid_query(
@@ -38,6 +42,7 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             }
         }
     }
+    let year = year.unwrap_or_else(|| Timestamp::now().year());
     let report = app.store.audit(year).await?;
     Ok(reply(StatusCode::OK, &json!({"ok": true, "data": report})))
 }

@@ -33,13 +33,16 @@ pub async fn head(app: &App, req: Request) -> Response<Body> {
     };
     let mut res = Response::new(Body::Empty);
     *res.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert("Retry-After", http::HeaderValue::from_static("1"));
+    }
     res
 }
 
 async fn head_inner(app: &App, req: &Request) -> Result<StatusCode, ApiError> {
-    app.identity.caller(req)?;
-    let vtid = path_vtid(req)?;
     let caller = app.identity.caller(req)?;
+    let vtid = path_vtid(req)?;
     let found = if app.identity.reads == ReadScope::All || caller.is_privileged() {
         // One read of the key alone.
         app.store.exists(vtid).await?

@@ -36,14 +36,30 @@ fn match_path(path: &str) -> Option<Route> {
     })
 }
 
-fn not_allowed(method: &Method) -> Response<Body> {
+impl Route {
+    /// The methods this path answers, for the `Allow` header of a 405.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Create | Route::Batch => "POST",
+            Route::List | Route::Health | Route::Audit | Route::History(_) => "GET",
+            Route::Record(_) => "GET, HEAD, PATCH",
+        }
+    }
+}
+
+fn not_allowed(route: &Route, method: &Method) -> Response<Body> {
     let why = if *method == Method::DELETE {
         "the ledger is an immutable audit trail: records are never deleted; set status cancelled or isTest instead"
             .to_owned()
     } else {
         format!("{method} is not allowed on this path")
     };
-    error_response(&ApiError::MethodNotAllowed(why))
+    let mut res = error_response(&ApiError::MethodNotAllowed(why));
+    res.headers_mut().insert(
+        http::header::ALLOW,
+        http::HeaderValue::from_static(route.allow()),
+    );
+    res
 }
 
 fn not_found() -> Response<Body> {
@@ -70,7 +86,7 @@ pub async fn route(app: &App, req: Request) -> Response<Body> {
         (Route::Record(v), Method::HEAD) => super::head(app, with_vtid(req, v)).await,
         (Route::Record(v), Method::PATCH) => super::update(app, with_vtid(req, v)).await,
         (Route::History(v), Method::GET) => super::history(app, with_vtid(req, v)).await,
-        (_, m) => not_allowed(&m),
+        (route, m) => not_allowed(&route, &m),
     }
 }
 
@@ -78,7 +94,7 @@ pub async fn route(app: &App, req: Request) -> Response<Body> {
 /// with another method (DELETE above all), 404 for anything else. Touches no store.
 pub async fn fallback(req: Request) -> Response<Body> {
     match match_path(req.uri().path()) {
-        Some(_) => not_allowed(req.method()),
+        Some(route) => not_allowed(&route, req.method()),
         None => not_found(),
     }
 }

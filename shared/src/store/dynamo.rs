@@ -45,6 +45,8 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Concurrent PATCHes of one record are serialized by version; each retry is one
 /// round trip, because a failed condition returns the record it failed on.
 const MAX_UPDATE_ATTEMPTS: usize = 64;
+/// The most items one list query reads (DynamoDB also stops at 1 MB).
+const MAX_QUERY_LIMIT: usize = 1000;
 
 /// Counts every request sent to DynamoDB, SDK retries included: the benchmark's round trips.
 #[derive(Debug, Default)]
@@ -203,8 +205,10 @@ enum Refusal {
     Parent(Vtid),
     /// The key is taken: the stored item.
     Idempotent(Item),
-    /// The counter was not where we thought (or a concurrent writer held it).
-    Contended,
+    /// A concurrent transaction held one of the items: the same write may succeed now.
+    Conflict,
+    /// A condition failed: the counter moved, or a record already holds the number.
+    Taken,
     Throttled,
     Other(String),
 }
@@ -417,12 +421,11 @@ impl DynamoStore {
                 return Refusal::Parent(*p);
             }
         }
-        if let Some(last) = reasons.last() {
-            if code(last) == "ConditionalCheckFailed" {
-                if let Some(item) = last.item().filter(|i| get_s(i, "fingerprint").is_some()) {
-                    return Refusal::Idempotent(item.clone());
-                }
-            }
+        if let Some(last) = reasons.last()
+            && code(last) == "ConditionalCheckFailed"
+            && let Some(item) = last.item().filter(|i| get_s(i, "fingerprint").is_some())
+        {
+            return Refusal::Idempotent(item.clone());
         }
         let codes: Vec<String> = reasons.iter().map(code).collect();
         if codes
@@ -431,13 +434,10 @@ impl DynamoStore {
         {
             return Refusal::Throttled;
         }
-        // The counter moved, a concurrent transaction held an item, or a record already
-        // holds the number: all mean "take a fresh number".
-        if codes
-            .iter()
-            .any(|c| c == "TransactionConflict" || c == "ConditionalCheckFailed")
-        {
-            Refusal::Contended
+        if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+            Refusal::Taken
+        } else if codes.iter().any(|c| c == "TransactionConflict") {
+            Refusal::Conflict
         } else {
             Refusal::Other(codes.join(","))
         }
@@ -539,6 +539,14 @@ impl DynamoStore {
     }
 }
 
+/// A parent that names a record of the block being written does not exist yet.
+fn parent_in_block(parents: &[Vtid], built: &[(Record, HistoryEntry)]) -> Option<Vtid> {
+    parents
+        .iter()
+        .copied()
+        .find(|p| built.iter().any(|(r, _)| r.vtid == *p))
+}
+
 fn counter_set(
     table: &str,
     year: u16,
@@ -583,6 +591,10 @@ impl Store for DynamoStore {
         // Uncontended: the counter is where this process last saw it.
         let expected = self.seen(year);
         let built = Self::build(&req.drafts, year, expected + 1, &req.by, req.now)?;
+        if let Some(p) = parent_in_block(&parents, &built) {
+            // The parent would be one of the records this very request creates.
+            return Err(StoreError::ParentNotFound(p));
+        }
         let counter = counter_set(&self.table, year, expected, expected + count)?;
         let items = self.create_items(&parents, Some(counter), &built, idem, req.now)?;
         match self.transact(items).await? {
@@ -602,14 +614,14 @@ impl Store for DynamoStore {
                 }
                 Refusal::Throttled => return Err(StoreError::Unavailable("throttled".into())),
                 Refusal::Other(codes) => return Err(internal(format!("create refused: {codes}"))),
-                Refusal::Contended => {}
+                Refusal::Conflict | Refusal::Taken => {}
             },
         }
 
-        // Contended: reserve the block with one atomic ADD, which never conflicts. A
-        // number reserved here and never written (the process died) is the only gap;
-        // the audit shows it. Parents were checked by the first transaction and are
-        // checked again, at no extra round trip.
+        // Contended: reserve the block with one atomic ADD, which never conflicts, and
+        // write it with a second transaction. A number reserved here and never written
+        // (the process died, or DynamoDB stayed throttled) is the only gap; the audit shows
+        // it. Parents were checked by the first transaction and are checked again here.
         for _ in 0..3 {
             let out = self
                 .client
@@ -629,29 +641,42 @@ impl Store for DynamoStore {
                 .ok_or_else(|| internal("ADD returned no counter"))?;
             self.saw(year, end);
             let built = Self::build(&req.drafts, year, end + 1 - count, &req.by, req.now)?;
-            let items = self.create_items(&parents, None, &built, idem, req.now)?;
-            match self.transact(items).await? {
-                Attempt::Written => {
-                    return Ok(CreateOutcome {
-                        records: built.into_iter().map(|(r, _)| r).collect(),
-                        replayed: false,
-                    });
+            if let Some(p) = parent_in_block(&parents, &built) {
+                return Err(StoreError::ParentNotFound(p));
+            }
+            // A conflicting transaction in flight: the same numbers are still ours, so
+            // write them again rather than reserve (and lose) a new block.
+            for attempt in 0..5u32 {
+                let items = self.create_items(&parents, None, &built, idem, req.now)?;
+                match self.transact(items).await? {
+                    Attempt::Written => {
+                        return Ok(CreateOutcome {
+                            records: built.into_iter().map(|(r, _)| r).collect(),
+                            replayed: false,
+                        });
+                    }
+                    Attempt::Refused(reasons) => match Self::refusal(&reasons, &parents) {
+                        Refusal::Parent(p) => return Err(StoreError::ParentNotFound(p)),
+                        Refusal::Idempotent(stored) => {
+                            let idem =
+                                idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
+                            return self.replay(idem, &stored).await;
+                        }
+                        Refusal::Throttled => {
+                            return Err(StoreError::Unavailable("throttled".into()));
+                        }
+                        Refusal::Other(codes) => {
+                            return Err(internal(format!("create refused: {codes}")));
+                        }
+                        Refusal::Conflict => {
+                            let pause = 5 + fastrand::u64(0..(10 << attempt));
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                        }
+                        // A record already holds a reserved number: something wrote past
+                        // the counter without moving it. Reserve again; the audit shows it.
+                        Refusal::Taken => break,
+                    },
                 }
-                Attempt::Refused(reasons) => match Self::refusal(&reasons, &parents) {
-                    Refusal::Parent(p) => return Err(StoreError::ParentNotFound(p)),
-                    Refusal::Idempotent(stored) => {
-                        let idem =
-                            idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
-                        return self.replay(idem, &stored).await;
-                    }
-                    Refusal::Throttled => return Err(StoreError::Unavailable("throttled".into())),
-                    Refusal::Other(codes) => {
-                        return Err(internal(format!("create refused: {codes}")));
-                    }
-                    // A record already holds a reserved number: something wrote past the
-                    // counter without moving it. Reserve again; the audit will show it.
-                    Refusal::Contended => continue,
-                },
             }
         }
         Err(StoreError::Unavailable(
@@ -820,6 +845,7 @@ impl Store for DynamoStore {
         let wanted = query.limit + 1;
         let mut records = Vec::with_capacity(wanted);
         let mut start: Option<Item> = None;
+        let mut rounds = 0u32;
         loop {
             let mut q = self
                 .client
@@ -831,12 +857,17 @@ impl Store for DynamoStore {
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start.take());
-            if filters.is_empty() {
-                // DynamoDB's Limit counts before a filter: only unfiltered queries may use it.
-                q = q.limit(i32::try_from(wanted - records.len()).unwrap_or(i32::MAX));
-            } else {
+            // DynamoDB's Limit counts items read, before the filter: ask for what is still
+            // missing, and read further (geometrically more) while the filter drops items.
+            let missing = wanted - records.len();
+            let read = missing
+                .saturating_mul(1 << rounds.min(10))
+                .min(MAX_QUERY_LIMIT);
+            q = q.limit(i32::try_from(read).unwrap_or(i32::MAX));
+            if !filters.is_empty() {
                 q = q.filter_expression(filters.join(" AND "));
             }
+            rounds += 1;
             let out = q.send().await.map_err(sdk_error)?;
             for item in out.items() {
                 if records.len() < wanted {

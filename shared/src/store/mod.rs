@@ -223,17 +223,17 @@ pub fn plan_update(
     current: &Record,
     req: &UpdateRequest,
 ) -> Result<Option<(Record, HistoryEntry)>, StoreError> {
-    if let Some(t) = &req.tenant_guard {
-        if *t != current.tenant {
-            return Err(StoreError::Forbidden);
-        }
+    if let Some(t) = &req.tenant_guard
+        && *t != current.tenant
+    {
+        return Err(StoreError::Forbidden);
     }
-    if let Some(expected) = req.if_match {
-        if expected != current.version {
-            return Err(StoreError::VersionMismatch {
-                current: current.version,
-            });
-        }
+    if let Some(expected) = req.if_match
+        && expected != current.version
+    {
+        return Err(StoreError::VersionMismatch {
+            current: current.version,
+        });
     }
     let planned = req.patch.apply(current, &req.by, req.now)?;
     if let Some((next, _)) = &planned {

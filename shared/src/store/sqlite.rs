@@ -224,18 +224,23 @@ impl Store for SqliteStore {
                     )
                     .optional()
                     .map_err(db)?;
-                if let Some((fingerprint, vtids, expires_at)) = row {
-                    if expires_at > req.now.unix_seconds() {
-                        if fingerprint != idem.fingerprint {
-                            return Err(StoreError::IdempotencyConflict);
-                        }
-                        let vtids: Vec<Vtid> = from_json(&vtids)?;
-                        let mut records = Vec::with_capacity(vtids.len());
-                        for v in vtids {
-                            records.push(load(&tx, v)?.ok_or_else(|| internal("idempotent record vanished"))?);
-                        }
-                        return Ok(CreateOutcome { records, replayed: true });
+                if let Some((fingerprint, vtids, expires_at)) = row
+                    && expires_at > req.now.unix_seconds()
+                {
+                    if fingerprint != idem.fingerprint {
+                        return Err(StoreError::IdempotencyConflict);
                     }
+                    let vtids: Vec<Vtid> = from_json(&vtids)?;
+                    let mut records = Vec::with_capacity(vtids.len());
+                    for v in vtids {
+                        records.push(
+                            load(&tx, v)?.ok_or_else(|| internal("idempotent record vanished"))?,
+                        );
+                    }
+                    return Ok(CreateOutcome {
+                        records,
+                        replayed: true,
+                    });
                 }
             }
             for parent in req.drafts.iter().filter_map(|d| d.parent_vtid) {

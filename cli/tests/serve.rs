@@ -1,0 +1,508 @@
+//! The `vtid` binary as a user runs it: `vtid serve` on loopback (restart, token
+//! checking, DynamoDB) and `vtid import`, over real HTTP.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vtid");
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(["--addr", &addr])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vtid serve");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _, _)) = server.try_call("GET", "/vtid/health", None, &[]) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("vtid serve did not answer GET /vtid/health");
+    }
+
+    fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<(u16, String, Value)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        s.write_all(req.as_bytes())?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw)?;
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let json = serde_json::from_str(body).unwrap_or(Value::Null);
+        Ok((status, head.to_lowercase(), json))
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let (status, _, json) = self
+            .try_call(method, path, body.as_ref(), headers)
+            .expect("HTTP call");
+        (status, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rec(tenant: &str) -> Value {
+    json!({"taskFamily": "deploy", "taskType": "release", "description": "ship it", "tenant": tenant})
+}
+
+fn year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now().year()
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback_without_token_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", "0.0.0.0:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to listen on 0.0.0.0"), "{err}");
+}
+
+#[test]
+fn a_restarted_server_keeps_every_record_and_continues_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let first_two: Vec<String> = {
+        let server = Server::start(&["--data", data]);
+        (0..2)
+            .map(|_| {
+                let (status, body) = server.call("POST", "/vtid/create", Some(rec("acme")), &[]);
+                assert_eq!(status, 201, "{body}");
+                assert_eq!(
+                    body["data"]["createdBy"], "local",
+                    "the fixed local identity"
+                );
+                body["vtid"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let server = Server::start(&["--data", data]);
+    for v in &first_two {
+        let (status, body) = server.call("GET", &format!("/vtid/{v}"), None, &[]);
+        assert_eq!(
+            (status, body["data"]["vtid"].as_str()),
+            (200, Some(v.as_str()))
+        );
+    }
+    let (status, body) = server.call("POST", "/vtid/create", Some(rec("acme")), &[]);
+    assert_eq!(status, 201);
+    assert_eq!(body["vtid"], format!("VTID-{}-0003", year()));
+    let (status, head, _) = server
+        .try_call("DELETE", &format!("/vtid/{}", first_two[0]), None, &[])
+        .unwrap();
+    assert_eq!(status, 405);
+    assert!(head.contains("allow:"));
+}
+
+fn hs256(claims: Value) -> String {
+    let secret = std::fs::read(fixture("hs256-test-secret")).unwrap();
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.trim_ascii()),
+    )
+    .unwrap()
+}
+
+fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+#[test]
+fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&[
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--jwt-hs256-secret-file",
+        &fixture("hs256-test-secret"),
+        "--jwks-file",
+        &fixture("jwks.json"),
+    ]);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let user = hs256(json!({"sub": "alice", "tenant": "acme", "exp": in_an_hour()}));
+    let (status, body) = server.call(
+        "POST",
+        "/vtid/create",
+        Some(rec("acme")),
+        &[("Authorization", &bearer(&user))],
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["createdBy"], "alice");
+    let (status, body) = server.call(
+        "POST",
+        "/vtid/create",
+        Some(rec("umbrella")),
+        &[("Authorization", &bearer(&user))],
+    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let admin = hs256(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    let (status, _) = server.call(
+        "POST",
+        "/vtid/create",
+        Some(rec("umbrella")),
+        &[("Authorization", &bearer(&admin))],
+    );
+    assert_eq!(status, 201);
+
+    let wrong_key = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "mallory", "role": "admin", "exp": in_an_hour()}),
+        &EncodingKey::from_secret(b"another secret of more than thirty-two bytes"),
+    )
+    .unwrap();
+    let expired = hs256(
+        json!({"sub": "alice", "tenant": "acme", "exp": chrono::Utc::now().timestamp() - 3600}),
+    );
+    let no_exp = hs256(json!({"sub": "alice", "tenant": "acme"}));
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&json!({"sub": "root", "role": "admin", "exp": in_an_hour()}))
+    );
+    let mut tampered: Vec<String> = user.split('.').map(str::to_owned).collect();
+    tampered[1] =
+        b64(&json!({"sub": "alice", "tenant": "acme", "role": "admin", "exp": in_an_hour()}));
+    let tampered = tampered.join(".");
+    for (what, header) in [
+        ("no token", None),
+        ("wrong signature", Some(bearer(&wrong_key))),
+        ("expired", Some(bearer(&expired))),
+        ("no exp", Some(bearer(&no_exp))),
+        ("alg none", Some(bearer(&alg_none))),
+        ("tampered claims", Some(bearer(&tampered))),
+        ("malformed header", Some(bearer("not-a.jwt"))),
+        (
+            "not bearer",
+            Some(format!("Basic {}", "YWxhZGRpbjpvcGVuc2VzYW1l")),
+        ),
+    ] {
+        let headers: Vec<(&str, &str)> = header
+            .as_deref()
+            .map(|h| vec![("Authorization", h)])
+            .unwrap_or_default();
+        let (status, body) = server.call("POST", "/vtid/create", Some(rec("acme")), &headers);
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(body["code"], "unauthenticated", "{what}");
+    }
+    // RS256 through the JWKS file; an unknown key id is refused.
+    let pem = std::fs::read(fixture("rs256-test-private.pem")).unwrap();
+    let key = EncodingKey::from_rsa_pem(&pem).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("test-key-1".into());
+    let rs = encode(
+        &header,
+        &json!({"sub": "oidc-user", "tenant": "acme", "exp": in_an_hour()}),
+        &key,
+    )
+    .unwrap();
+    let (status, body) = server.call(
+        "POST",
+        "/vtid/create",
+        Some(rec("acme")),
+        &[("Authorization", &bearer(&rs))],
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["createdBy"], "oidc-user");
+    header.kid = Some("other-key".into());
+    let unknown = encode(
+        &header,
+        &json!({"sub": "oidc-user", "exp": in_an_hour()}),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/vtid/list",
+                None,
+                &[("Authorization", &bearer(&unknown))]
+            )
+            .0,
+        401
+    );
+    // Health needs no identity.
+    assert_eq!(server.call("GET", "/vtid/health", None, &[]).0, 200);
+    let (_, list) = server.call(
+        "GET",
+        "/vtid/list",
+        None,
+        &[("Authorization", &bearer(&admin))],
+    );
+    assert_eq!(list["count"], 3, "only the accepted calls created records");
+}
+
+fn write_lines(path: &Path, rows: &[Value]) {
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn import(file: &Path, store: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg("--file")
+        .arg(file)
+        .args(store)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn seed_rows() -> Vec<Value> {
+    vec![
+        json!({"id": 1, "vtid": "VTID-2025-0001", "task_family": "deploy", "task_type": "release",
+               "description": "first", "status": "complete", "tenant": "acme", "assigned_to": "alice",
+               "metadata": {"pr": 12}, "parent_vtid": null, "created_at": "2025-01-02 10:00:00",
+               "updated_at": "2025-01-02 12:00:00", "is_test": false}),
+        json!({"id": 2, "vtid": "VTID-2025-0004", "task_family": "deploy", "task_type": "hotfix",
+               "description": "child", "status": "active", "tenant": "acme", "assigned_to": null,
+               "metadata": null, "parent_vtid": "VTID-2025-0001", "created_at": "2025-01-03T09:00:00Z",
+               "updated_at": "2025-01-03T09:30:00+00:00"}),
+        json!({"vtid": "VTID-YEAR-9999", "taskFamily": "govern", "taskType": "review",
+               "description": "camelCase row", "status": "pending", "tenant": "umbrella",
+               "createdAt": "2026-01-01T00:00:00Z"}),
+    ]
+}
+
+fn rows_for_this_year() -> Vec<Value> {
+    let y = year().to_string();
+    seed_rows()
+        .into_iter()
+        .map(|mut r| {
+            if let Some(v) = r["vtid"].as_str() {
+                r["vtid"] = json!(v.replace("YEAR", &y));
+            }
+            r
+        })
+        .collect()
+}
+
+fn import_scenario(store: &[&str], serve: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.jsonl");
+    // A file with one bad row imports nothing and names the line.
+    let mut bad = rows_for_this_year();
+    bad.insert(1, json!({"vtid": "VTID-2025-42", "task_family": "x"}));
+    write_lines(&file, &bad);
+    let (ok, out, err) = import(&file, store);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(
+        out.contains("0 imported") && out.contains("1 invalid"),
+        "{out}"
+    );
+
+    write_lines(&file, &rows_for_this_year());
+    let (ok, out, err) = import(&file, store);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3 imported"), "{out}");
+    let (ok, out, _) = import(&file, store);
+    assert!(ok, "a rerun succeeds");
+    assert!(
+        out.contains("0 imported") && out.contains("3 already present"),
+        "{out}"
+    );
+
+    let mut changed = rows_for_this_year();
+    changed[0]["description"] = json!("rewritten history");
+    write_lines(&file, &changed);
+    let (ok, out, err) = import(&file, store);
+    assert!(!ok, "a conflict makes the exit code non-zero");
+    assert!(
+        out.contains("1 conflicting") && err.contains("VTID-2025-0001"),
+        "{out}{err}"
+    );
+
+    let server = Server::start(serve);
+    let (_, first) = server.call("GET", "/vtid/VTID-2025-0001", None, &[]);
+    assert_eq!(
+        first["data"]["description"], "first",
+        "the conflicting row was left alone"
+    );
+    assert_eq!(
+        first["data"]["createdAt"], "2025-01-02T10:00:00.000Z",
+        "zoneless times are UTC"
+    );
+    assert_eq!(first["data"]["durationSeconds"], 7200.0);
+    let (_, hist) = server.call("GET", "/vtid/VTID-2025-0004/history", None, &[]);
+    assert_eq!(hist["data"][0]["action"], "imported");
+    let (status, next) = server.call("POST", "/vtid/create", Some(rec("acme")), &[]);
+    assert_eq!(status, 201);
+    assert_eq!(
+        next["vtid"],
+        format!("VTID-{}-10000", year()),
+        "the counter moved past the import"
+    );
+    let (_, list) = server.call(
+        "GET",
+        &format!("/vtid/list?year={}&limit=2", year()),
+        None,
+        &[],
+    );
+    let order: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["vtid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("VTID-{}-10000", year()),
+            format!("VTID-{}-9999", year())
+        ]
+    );
+    let (_, audit) = server.call("GET", "/vtid/audit?year=2025", None, &[]);
+    assert_eq!(audit["data"]["counter"], 4);
+    assert_eq!(audit["data"]["skipped"], json!([[2, 3]]));
+    assert_eq!(audit["data"]["missing"], json!([]));
+}
+
+#[test]
+fn import_registers_seed_rows_idempotently_and_moves_the_counter_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    import_scenario(&["--data", data], &["--data", data]);
+}
+
+fn moto() -> String {
+    std::env::var("VTID_TEST_DYNAMODB_ENDPOINT")
+        .expect("VTID_TEST_DYNAMODB_ENDPOINT is not set: run the tests with ./scripts/test, which starts moto's server")
+}
+
+#[test]
+fn import_and_serve_on_dynamodb() {
+    let endpoint = moto();
+    let table = format!("vtid-cli-{}-{}", std::process::id(), free_port());
+    let store = [
+        "--dynamodb-endpoint",
+        endpoint.as_str(),
+        "--table",
+        table.as_str(),
+    ];
+    // The server creates the table with the deployment's keys and indexes.
+    {
+        let mut args = store.to_vec();
+        args.push("--create-table");
+        let server = Server::start(&args);
+        assert_eq!(server.call("GET", "/vtid/health", None, &[]).0, 200);
+    }
+    import_scenario(&store, &store);
+}
+
+#[test]
+fn health_is_503_when_the_store_is_unreachable() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let server = Server::start_unready(&["--dynamodb-endpoint", &endpoint, "--table", "absent"]);
+    let (status, head, body) = server.try_call("GET", "/vtid/health", None, &[]).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["checks"]["store"]["ok"], false);
+    assert!(head.contains("retry-after:"), "{head}");
+    let raw = body.to_string();
+    assert!(
+        !raw.contains("Dispatch") && !raw.contains("Sdk") && !raw.contains("127.0.0.1"),
+        "{raw}"
+    );
+}
+
+impl Server {
+    /// Starts a server whose store may be down: waits for the port, not for health.
+    fn start_unready(args: &[&str]) -> Server {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(["--addr", &addr])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vtid serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "vtid serve did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, port }
+    }
+}
