@@ -3,5 +3,6 @@
 
 pub mod auth;
 pub mod import;
+pub mod remote;
 pub mod serve;
 pub mod store_args;

@@ -15,11 +15,13 @@ use vtid_cli::store_args::StoreArgs;
 #[command(
     name = "vtid",
     version,
-    about = "The VTID ledger: local server and tools"
+    about = "The VTID ledger: local server, import, and a client"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    remote: vtid_cli::remote::Remote,
 }
 
 #[derive(Subcommand)]
@@ -60,12 +62,22 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    #[command(flatten)]
+    Client(vtid_cli::remote::RemoteCommand),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::telemetry::init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Client(command) => match vtid_cli::remote::run(&cli.remote, command).await {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("vtid: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             addr,
             store,

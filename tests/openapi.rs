@@ -1,0 +1,95 @@
+//! The API reference is a contract too: every response of a full session through the
+//! handlers must match the schema `docs/openapi.json` names for it, and every route the
+//! router serves must be documented.
+
+use serde_json::{Value, json};
+use vtid_tests::{Api, Kind, Req, Resp, Who};
+
+fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json")).expect("valid JSON")
+}
+
+/// Checks `instance` against `#/components/schemas/{name}` of the spec.
+#[track_caller]
+fn check(spec: &Value, name: &str, res: &Resp) {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": spec["components"],
+    });
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&res.body).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{name} does not match {}: {errors:#?}", res.raw);
+}
+
+#[tokio::test]
+async fn every_response_matches_its_documented_schema() {
+    let spec = spec();
+    let api = Api::new(Kind::Sqlite).await;
+    let created = api.post("/vtid/create", json!({"taskFamily": "deploy", "taskType": "release",
+        "description": "d", "tenant": "acme", "metadata": {"a": {"b": [1, "x", null]}}})).await;
+    check(&spec, "CreateResponse", &created);
+    // The schemas are strict enough to catch a wrong response.
+    let mut wrong = created.body.clone();
+    wrong["data"]["version"] = json!("1");
+    let schema = json!({"$ref": "#/components/schemas/CreateResponse", "components": spec["components"]});
+    assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&wrong));
+    let v = created.body["vtid"].as_str().unwrap().to_owned();
+    let child = api.post("/vtid/create", json!({"taskFamily": "deploy", "taskType": "t", "description": "d",
+        "tenant": "acme", "parentVtid": v, "status": "complete", "title": "T", "assignedTo": "bob", "isTest": true})).await;
+    check(&spec, "CreateResponse", &child);
+    check(&spec, "GetResponse", &api.get(&format!("/vtid/{v}")).await);
+    check(&spec, "UpdateResponse", &api.patch(&format!("/vtid/{v}"), json!({"status": "active", "metadata": {"a": null}})).await);
+    check(&spec, "UpdateResponse", &api.patch(&format!("/vtid/{v}"), json!({"status": "active"})).await);
+    check(&spec, "HistoryResponse", &api.get(&format!("/vtid/{v}/history")).await);
+    let batch = api.post("/vtid/batch", json!({"items": [{"taskFamily": "b", "taskType": "t", "description": "d", "tenant": "acme"}]})).await;
+    check(&spec, "BatchResponse", &batch);
+    let page = api.get("/vtid/list?limit=1&includeTest=true").await;
+    check(&spec, "ListResponse", &page);
+    assert!(page.body["nextCursor"].is_string());
+    check(&spec, "ListResponse", &api.get("/vtid/list?taskFamily=none").await);
+    check(&spec, "HealthResponse", &api.get("/vtid/health").await);
+    check(&spec, "AuditResponse", &api.get("/vtid/audit").await);
+    for err in [
+        api.post("/vtid/create", json!({"bad": 1})).await,
+        api.get("/vtid/VTID-1").await,
+        api.get("/vtid/list?limit=0").await,
+        api.get("/vtid/list?cursor=x").await,
+        api.send(Req::new("GET", "/vtid/list").who(Who::Nobody)).await,
+        api.send(Req::new("GET", "/vtid/audit").who(Who::user("acme"))).await,
+        api.get("/vtid/VTID-2020-0001").await,
+        api.send(Req::new("DELETE", &format!("/vtid/{v}"))).await,
+        api.patch(&format!("/vtid/{v}"), json!({"status": "pending"})).await,
+        api.send(Req::new("PATCH", &format!("/vtid/{v}")).header("If-Match", "1").json(json!({"title": "x"}))).await,
+        api.post("/vtid/create", json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": "a", "parentVtid": "VTID-2020-0009"})).await,
+    ] {
+        assert!(err.status >= 400);
+        check(&spec, "Error", &err);
+    }
+}
+
+#[test]
+fn every_served_route_is_documented() {
+    let spec = spec();
+    let paths = &spec["paths"];
+    for (path, methods) in [
+        ("/vtid/create", &["post"][..]),
+        ("/vtid/batch", &["post"]),
+        ("/vtid/list", &["get"]),
+        ("/vtid/health", &["get"]),
+        ("/vtid/audit", &["get"]),
+        ("/vtid/{vtid}", &["get", "head", "patch", "delete"]),
+        ("/vtid/{vtid}/history", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path][m].is_object(), "{} {path} is not documented", m.to_uppercase());
+        }
+    }
+    let codes = &spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"];
+    for code in ["invalid_payload", "invalid_vtid", "invalid_query", "invalid_cursor", "unauthenticated", "forbidden",
+        "not_found", "method_not_allowed", "invalid_transition", "idempotency_conflict", "version_mismatch",
+        "parent_not_found", "payload_too_large", "unavailable"] {
+        assert!(codes.as_array().unwrap().iter().any(|c| c == code), "{code} is not documented");
+    }
+}
