@@ -658,8 +658,13 @@ async fn list_values_are_data_not_query_text(api: Api) {
     let r = api.get("/vtid/list?taskFamily=%27%20OR%201%3D1").await;
     assert_eq!(r.body["count"], 0);
     let r = api.get("/vtid/list?assignedTo=%FF%FE").await;
-    assert!(r.status == 200 || r.status == 400, "{}", r.raw);
-    assert_eq!(r.body["data"].as_array().map_or(0, Vec::len), 0);
+    r.assert_error(400, "invalid_query");
+    assert_eq!(r.detail_fields(), ["assignedTo"]);
+    let unicode = api.get("/vtid/list?taskFamily=%E2%9C%93").await;
+    assert_eq!(
+        (unicode.status, unicode.body["count"].as_u64()),
+        (200, Some(0))
+    );
 }
 
 async fn list_refuses_bad_queries(api: Api) {

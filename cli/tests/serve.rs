@@ -30,18 +30,9 @@ struct Server {
 }
 
 impl Server {
+    /// Starts `vtid serve` and waits until `GET /vtid/health` answers 200.
     fn start(args: &[&str]) -> Server {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .args(["--addr", &addr])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vtid serve");
-        let server = Server { child, port };
+        let server = Server::start_unready(args);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok((200, _, _)) = server.try_call("GET", "/vtid/health", None, &[]) {
@@ -508,7 +499,11 @@ impl Server {
 }
 
 fn vtid_cmd(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(["--url", url]).args(args).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--url", url])
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
@@ -521,20 +516,79 @@ fn the_client_commands_drive_a_running_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&["--data", dir.path().to_str().unwrap()]);
     let url = format!("http://127.0.0.1:{}", server.port);
-    let (code, epic, err) = vtid_cmd(&url, &["create", "--family", "deploy", "--type", "epic", "--description", "release 7", "--tenant", "acme", "--idempotency-key", "run-1"]);
+    let (code, epic, err) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "epic",
+            "--description",
+            "release 7",
+            "--tenant",
+            "acme",
+            "--idempotency-key",
+            "run-1",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(epic, format!("VTID-{}-0001", year()));
-    let (_, again, _) = vtid_cmd(&url, &["create", "--family", "deploy", "--type", "epic", "--description", "release 7", "--tenant", "acme", "--idempotency-key", "run-1"]);
+    let (_, again, _) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "epic",
+            "--description",
+            "release 7",
+            "--tenant",
+            "acme",
+            "--idempotency-key",
+            "run-1",
+        ],
+    );
     assert_eq!(again, epic, "a retried pipeline step gets the same VTID");
-    let (code, child, _) = vtid_cmd(&url, &["create", "--family", "deploy", "--type", "step", "--description", "migrate", "--tenant", "acme", "--parent", &epic, "--metadata", "{\"db\":\"main\"}"]);
+    let (code, child, _) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "step",
+            "--description",
+            "migrate",
+            "--tenant",
+            "acme",
+            "--parent",
+            &epic,
+            "--metadata",
+            "{\"db\":\"main\"}",
+        ],
+    );
     assert_eq!(code, 0);
     assert_eq!(vtid_cmd(&url, &["exists", &child]).0, 0);
-    assert_eq!(vtid_cmd(&url, &["exists", &format!("VTID-{}-0099", year())]).0, 1);
-    assert_eq!(vtid_cmd(&url, &["get", &format!("VTID-{}-0099", year())]).0, 1);
-    let (code, updated, err) = vtid_cmd(&url, &["update", &child, "--status", "active", "--if-match", "1"]);
+    assert_eq!(
+        vtid_cmd(&url, &["exists", &format!("VTID-{}-0099", year())]).0,
+        1
+    );
+    assert_eq!(
+        vtid_cmd(&url, &["get", &format!("VTID-{}-0099", year())]).0,
+        1
+    );
+    let (code, updated, err) = vtid_cmd(
+        &url,
+        &["update", &child, "--status", "active", "--if-match", "1"],
+    );
     assert_eq!(code, 0, "{err}");
     let updated: Value = serde_json::from_str(&updated).unwrap();
-    assert_eq!((updated["status"].as_str(), updated["version"].as_u64()), (Some("active"), Some(2)));
+    assert_eq!(
+        (updated["status"].as_str(), updated["version"].as_u64()),
+        (Some("active"), Some(2))
+    );
     let (code, _, err) = vtid_cmd(&url, &["update", &child, "--status", "pending"]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid_transition"), "{err}");
@@ -543,13 +597,31 @@ fn the_client_commands_drive_a_running_ledger() {
     let (_, tree, _) = vtid_cmd(&url, &["tree", &epic]);
     let lines: Vec<&str> = tree.lines().collect();
     assert_eq!(lines.len(), 2, "{tree}");
-    assert!(lines[0].starts_with(&epic) && lines[1].starts_with(&format!("  {child} [active]")), "{tree}");
+    assert!(
+        lines[0].starts_with(&epic) && lines[1].starts_with(&format!("  {child} [active]")),
+        "{tree}"
+    );
     let (_, history, _) = vtid_cmd(&url, &["history", &child]);
     assert_eq!(history.lines().count(), 2);
     let (_, audit, _) = vtid_cmd(&url, &["audit"]);
     let audit: Value = serde_json::from_str(&audit).unwrap();
     assert_eq!(audit["counter"], 2);
-    let (code, _, err) = vtid_cmd(&url, &["create", "--family", "f", "--type", "t", "--description", "d", "--tenant", "a", "--metadata", "[1]"]);
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "f",
+            "--type",
+            "t",
+            "--description",
+            "d",
+            "--tenant",
+            "a",
+            "--metadata",
+            "[1]",
+        ],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("--metadata must be a JSON object"), "{err}");
 }

@@ -13,6 +13,7 @@ use crate::identity::ReadScope;
 use crate::store::{Filters, ListQuery};
 use crate::validation::tenant_chars;
 use crate::vtid::{MIN_YEAR, printable};
+use percent_encoding::percent_decode_str;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
@@ -98,6 +99,21 @@ fn parse(req: &Request) -> Result<(ListQuery, Option<String>), ApiError> {
     let mut cursor_text = None;
     let mut details = Vec::new();
     let mut seen: Vec<String> = Vec::new();
+    // The query map decodes lossily; a value that is not UTF-8 could then never be matched
+    // literally, so it is refused instead.
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = percent_decode_str(&v.replace('+', " "))
+            .decode_utf8()
+            .is_ok()
+            && percent_decode_str(&k.replace('+', " "))
+                .decode_utf8()
+                .is_ok();
+        if !decoded {
+            let name = percent_decode_str(k).decode_utf8_lossy().into_owned();
+            details.push(Detail::new(printable(&name), "must be UTF-8 text"));
+        }
+    }
     let params = req.query_string_parameters_ref();
     for (k, v) in params.into_iter().flat_map(|q| q.iter()) {
         if seen.iter().any(|s| s == k) {

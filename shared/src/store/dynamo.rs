@@ -887,32 +887,14 @@ impl Store for DynamoStore {
     async fn history(&self, vtid: Vtid) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
         let mut created = None;
         let mut changes = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(vtid.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items() {
-                match get_s(item, SK) {
-                    Some(RECORD_SK) => created = Some(doc::<HistoryEntry>(item, "created")?),
-                    Some(sk) if sk.starts_with(HISTORY_SK_PREFIX) => {
-                        changes.push(doc::<HistoryEntry>(item, "doc")?)
-                    }
-                    _ => {}
+        // The record and its history share a partition, history sorted by version.
+        for item in self.partition(vtid.to_string()).await? {
+            match get_s(&item, SK) {
+                Some(RECORD_SK) => created = Some(doc::<HistoryEntry>(&item, "created")?),
+                Some(sk) if sk.starts_with(HISTORY_SK_PREFIX) => {
+                    changes.push(doc::<HistoryEntry>(&item, "doc")?)
                 }
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
+                _ => {}
             }
         }
         Ok(created.map(|c| std::iter::once(c).chain(changes).collect()))
@@ -1038,6 +1020,22 @@ impl DynamoStore {
     async fn counter_and_skips(&self, year: u16) -> Result<(u64, Vec<[u64; 2]>), StoreError> {
         let mut counter = 0;
         let mut skipped = Vec::new();
+        for item in self.partition(schema::counter_pk(year)).await? {
+            match get_s(&item, SK) {
+                Some(COUNTER_SK) => counter = get_n(&item, "n").unwrap_or(0),
+                Some(sk) if sk.starts_with(SKIP_SK_PREFIX) => {
+                    skipped.extend(doc::<Vec<[u64; 2]>>(&item, "ranges")?);
+                }
+                _ => {}
+            }
+        }
+        skipped.sort_unstable();
+        Ok((counter, skipped))
+    }
+
+    /// Every item of one partition, in sort key order, read consistently.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -1046,28 +1044,18 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(schema::counter_pk(year)))
+                .expression_attribute_values(":pk", s(pk.clone()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            for item in out.items() {
-                match get_s(item, SK) {
-                    Some(COUNTER_SK) => counter = get_n(item, "n").unwrap_or(0),
-                    Some(sk) if sk.starts_with(SKIP_SK_PREFIX) => {
-                        skipped.extend(doc::<Vec<[u64; 2]>>(item, "ranges")?);
-                    }
-                    _ => {}
-                }
-            }
+            items.extend(out.items().iter().cloned());
             start = out.last_evaluated_key().cloned();
             if start.is_none() {
-                break;
+                return Ok(items);
             }
         }
-        skipped.sort_unstable();
-        Ok((counter, skipped))
     }
 }
 
