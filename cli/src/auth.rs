@@ -18,7 +18,8 @@ pub enum LocalAuth {
 }
 
 pub struct Verifier {
-    hs256: Option<DecodingKey>,
+    /// The secret file's bytes as written; a trailing newline may or may not be part of it.
+    hs256: Option<Vec<u8>>,
     jwks: Option<JwkSet>,
     audience: Option<String>,
     issuer: Option<String>,
@@ -40,11 +41,15 @@ impl Verifier {
             Some(p) => {
                 let secret =
                     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                let secret = secret.trim_ascii();
-                if secret.len() < 32 {
-                    return Err("the HS256 secret must be at least 32 bytes".into());
+                if secret.trim_ascii().is_empty() {
+                    return Err(format!("{} holds no secret", p.display()));
                 }
-                Some(DecodingKey::from_secret(secret))
+                if secret.trim_ascii().len() < 32 {
+                    tracing::warn!(
+                        "the HS256 secret is shorter than 32 bytes: fine for tests only"
+                    );
+                }
+                Some(secret)
             }
             None => None,
         };
@@ -76,11 +81,35 @@ impl Verifier {
             .ok_or_else(|| Refused("expected 'Authorization: Bearer <token>'".into()))?;
         let header =
             decode_header(token).map_err(|e| Refused(format!("malformed token header: {e}")))?;
+        let mut validation = Validation::new(header.alg);
+        // `exp` is checked whenever present; the local server and its callers share a clock.
+        validation.set_required_spec_claims(&["sub"]);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        match &self.audience {
+            Some(a) => validation.set_audience(&[a]),
+            None => validation.validate_aud = false,
+        }
+        if let Some(i) = &self.issuer {
+            validation.set_issuer(&[i]);
+        }
         let key = match header.alg {
-            Algorithm::HS256 => self
-                .hs256
-                .clone()
-                .ok_or_else(|| Refused("HS256 tokens are not accepted".into()))?,
+            Algorithm::HS256 => {
+                let secret = self
+                    .hs256
+                    .as_deref()
+                    .ok_or_else(|| Refused("HS256 tokens are not accepted".into()))?;
+                // A secret file usually ends with a newline that is not part of the secret;
+                // the bytes as written are tried too.
+                let trimmed = secret.trim_ascii();
+                if trimmed != secret {
+                    let raw = DecodingKey::from_secret(secret);
+                    if let Ok(data) = decode::<HashMap<String, Value>>(token, &raw, &validation) {
+                        return Ok(data.claims);
+                    }
+                }
+                DecodingKey::from_secret(trimmed)
+            }
             Algorithm::RS256 | Algorithm::ES256 => {
                 let set = self
                     .jwks
@@ -95,15 +124,6 @@ impl Verifier {
             }
             other => return Err(Refused(format!("algorithm {other:?} is not accepted"))),
         };
-        let mut validation = Validation::new(header.alg);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        match &self.audience {
-            Some(a) => validation.set_audience(&[a]),
-            None => validation.validate_aud = false,
-        }
-        if let Some(i) = &self.issuer {
-            validation.set_issuer(&[i]);
-        }
         let data = decode::<HashMap<String, Value>>(token, &key, &validation)
             .map_err(|e| Refused(format!("token refused: {e}")))?;
         Ok(data.claims)

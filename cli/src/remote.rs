@@ -8,7 +8,12 @@ use vtid_client::{Client, Error};
 #[derive(Args, Debug, Clone)]
 pub struct Remote {
     /// Base URL of the ledger.
-    #[arg(long, env = "VTID_URL", default_value = "http://127.0.0.1:8787", global = true)]
+    #[arg(
+        long,
+        env = "VTID_URL",
+        default_value = "http://127.0.0.1:8787",
+        global = true
+    )]
     pub url: String,
     /// Bearer token (for an API Gateway JWT authorizer or `vtid serve` with token checking).
     #[arg(long, env = "VTID_TOKEN", hide_env_values = true, global = true)]
@@ -132,7 +137,13 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<u8, Error> {
             body.insert("taskFamily".into(), family.into());
             body.insert("taskType".into(), task_type.into());
             body.insert("description".into(), description.into());
-            for (k, v) in [("tenant", tenant), ("title", title), ("status", status), ("assignedTo", assigned_to), ("parentVtid", parent)] {
+            for (k, v) in [
+                ("tenant", tenant),
+                ("title", title),
+                ("status", status),
+                ("assignedTo", assigned_to),
+                ("parentVtid", parent),
+            ] {
                 if let Some(v) = v {
                     body.insert(k.into(), v.into());
                 }
@@ -143,7 +154,9 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<u8, Error> {
             if test {
                 body.insert("isTest".into(), true.into());
             }
-            let record = client.create(&Value::Object(body), idempotency_key.as_deref()).await?;
+            let record = client
+                .create(&Value::Object(body), idempotency_key.as_deref())
+                .await?;
             if json {
                 println!("{record}");
             } else {
@@ -163,9 +176,23 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<u8, Error> {
             Err(e) => Err(e),
         },
         RemoteCommand::Exists { vtid } => Ok(if client.exists(&vtid).await? { 0 } else { 1 }),
-        RemoteCommand::Update { vtid, status, assigned_to, unassign, title, description, metadata, test, if_match } => {
+        RemoteCommand::Update {
+            vtid,
+            status,
+            assigned_to,
+            unassign,
+            title,
+            description,
+            metadata,
+            test,
+            if_match,
+        } => {
             let mut patch = Map::new();
-            for (k, v) in [("status", status), ("title", title), ("description", description)] {
+            for (k, v) in [
+                ("status", status),
+                ("title", title),
+                ("description", description),
+            ] {
                 if let Some(v) = v {
                     patch.insert(k.into(), v.into());
                 }
@@ -182,12 +209,32 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<u8, Error> {
             if let Some(t) = test {
                 patch.insert("isTest".into(), t.into());
             }
-            println!("{}", client.update(&vtid, &Value::Object(patch), if_match).await?);
+            println!(
+                "{}",
+                client
+                    .update(&vtid, &Value::Object(patch), if_match)
+                    .await?
+            );
             Ok(0)
         }
-        RemoteCommand::List { family, status, tenant, assigned_to, parent, year, include_test, limit } => {
+        RemoteCommand::List {
+            family,
+            status,
+            tenant,
+            assigned_to,
+            parent,
+            year,
+            include_test,
+            limit,
+        } => {
             let mut q: Vec<(&str, String)> = Vec::new();
-            for (k, v) in [("taskFamily", family), ("status", status), ("tenant", tenant), ("assignedTo", assigned_to), ("parentVtid", parent)] {
+            for (k, v) in [
+                ("taskFamily", family),
+                ("status", status),
+                ("tenant", tenant),
+                ("assignedTo", assigned_to),
+                ("parentVtid", parent),
+            ] {
                 if let Some(v) = v {
                     q.push((k, v));
                 }
@@ -236,14 +283,19 @@ async fn print_tree(client: &Client, record: &Value, depth: usize) -> Result<(),
         "  ".repeat(depth),
         record["vtid"].as_str().unwrap_or("?"),
         record["status"].as_str().unwrap_or("?"),
-        record["title"].as_str().or(record["description"].as_str()).unwrap_or("")
+        record["title"]
+            .as_str()
+            .or(record["description"].as_str())
+            .unwrap_or("")
     );
     println!("{line}");
     if depth >= 32 {
         return Ok(());
     }
     let vtid = record["vtid"].as_str().unwrap_or_default().to_owned();
-    let mut children = client.list_all(&[("parentVtid", vtid), ("includeTest", "true".into())]).await?;
+    let mut children = client
+        .list_all(&[("parentVtid", vtid), ("includeTest", "true".into())])
+        .await?;
     children.reverse();
     for child in children {
         Box::pin(print_tree(client, &child, depth + 1)).await?;

@@ -204,6 +204,35 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
         &[("Authorization", &bearer(&admin))],
     );
     assert_eq!(status, 201);
+    // A token without exp is accepted (exp is checked whenever present).
+    let no_exp = hs256(json!({"sub": "bob", "tenant": "acme"}));
+    let (status, body) = server.call(
+        "GET",
+        "/vtid/list",
+        None,
+        &[("Authorization", &bearer(&no_exp))],
+    );
+    assert_eq!(status, 200, "{body}");
+    // The secret file ends with a newline; a token signed with it included is accepted too.
+    let raw_secret = std::fs::read(fixture("hs256-test-secret")).unwrap();
+    assert!(raw_secret.ends_with(b"\n"));
+    let with_newline = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "carol", "exp": in_an_hour()}),
+        &EncodingKey::from_secret(&raw_secret),
+    )
+    .unwrap();
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/vtid/list",
+                None,
+                &[("Authorization", &bearer(&with_newline))]
+            )
+            .0,
+        200
+    );
 
     let wrong_key = encode(
         &Header::new(Algorithm::HS256),
@@ -214,7 +243,10 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
     let expired = hs256(
         json!({"sub": "alice", "tenant": "acme", "exp": chrono::Utc::now().timestamp() - 3600}),
     );
-    let no_exp = hs256(json!({"sub": "alice", "tenant": "acme"}));
+    let not_yet = hs256(
+        json!({"sub": "alice", "tenant": "acme", "nbf": in_an_hour(), "exp": in_an_hour() + 60}),
+    );
+    let no_sub = hs256(json!({"tenant": "acme", "role": "admin", "exp": in_an_hour()}));
     let b64 = |v: &Value| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -232,7 +264,8 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
         ("no token", None),
         ("wrong signature", Some(bearer(&wrong_key))),
         ("expired", Some(bearer(&expired))),
-        ("no exp", Some(bearer(&no_exp))),
+        ("not yet valid", Some(bearer(&not_yet))),
+        ("no sub", Some(bearer(&no_sub))),
         ("alg none", Some(bearer(&alg_none))),
         ("tampered claims", Some(bearer(&tampered))),
         ("malformed header", Some(bearer("not-a.jwt"))),
