@@ -1092,6 +1092,83 @@ async fn audit_reports_counter_records_and_gaps(api: Api) {
         .assert_error(400, "invalid_query");
 }
 
+// ---------- integrity after everything at once ----------
+
+async fn a_mixed_workload_leaves_no_gap_and_no_duplicate(api: Api) {
+    let parent = api.create(body("epic")).await["vtid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let singles = (0..16).map(|i| {
+        let mut b = body(&format!("s{i}"));
+        if i % 4 == 0 {
+            b["parentVtid"] = json!(parent);
+        }
+        api.post("/vtid/create", b)
+    });
+    let batch_keys: Vec<String> = (0..4).map(|b| format!("batch-{b}")).collect();
+    let batches = batch_keys.iter().enumerate().map(|(b, key)| {
+        let items: Vec<Value> = (0..3).map(|i| body(&format!("b{b}-{i}"))).collect();
+        api.send(
+            Req::new("POST", "/vtid/batch")
+                .header("Idempotency-Key", key)
+                .json(json!({"items": items})),
+        )
+    });
+    let retries = (0..8).map(|_| {
+        api.send(
+            Req::new("POST", "/vtid/create")
+                .header("Idempotency-Key", "retried")
+                .json(body("r")),
+        )
+    });
+    let refused = (0..8).map(|i| {
+        let mut b = body("bad");
+        if i % 2 == 0 {
+            b["parentVtid"] = json!(vtid(9000));
+        } else {
+            b["status"] = json!("unknown");
+        }
+        api.post("/vtid/create", b)
+    });
+    let parent_path = format!("/vtid/{parent}");
+    let patches =
+        (0..8).map(|i| api.patch(&parent_path, json!({"metadata": {format!("m{i}"): i}})));
+    let (s, b, r, x, p) = futures::join!(
+        join_all(singles),
+        join_all(batches),
+        join_all(retries),
+        join_all(refused),
+        join_all(patches)
+    );
+    assert!(s.iter().all(|r| r.status == 201) && b.iter().all(|r| r.status == 201));
+    assert!(r.iter().all(|r| r.status == 201 || r.status == 200));
+    assert!(x.iter().all(|r| r.status == 400 || r.status == 422));
+    assert!(p.iter().all(|r| r.status == 200));
+    // Retried batches replay their block.
+    let again = api
+        .send(
+            Req::new("POST", "/vtid/batch")
+                .header("Idempotency-Key", "batch-0")
+                .json(
+                    json!({"items": (0..3).map(|i| body(&format!("b0-{i}"))).collect::<Vec<_>>()}),
+                ),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let audit = api.get(&format!("/vtid/audit?year={}", year())).await.body["data"].clone();
+    let expected = 1 + 16 + 4 * 3 + 1;
+    assert_eq!(audit["counter"], expected, "{audit}");
+    assert_eq!(audit["records"], expected);
+    assert_eq!(audit["missing"], json!([]), "no gap");
+    assert_eq!(audit["duplicates"], json!([]));
+    assert_eq!(audit["aboveCounter"], json!([]));
+    let listed = api.get("/vtid/list?limit=200").await;
+    let mut numbers = seqs(listed.body["data"].as_array().unwrap());
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=expected as u32).collect::<Vec<_>>());
+}
+
 // ---------- the store contract directly ----------
 
 async fn store_create_is_all_or_nothing(api: Api) {
@@ -1183,4 +1260,62 @@ on_both_stores!(
     batches_racing_single_creates_never_share_a_number,
     audit_reports_counter_records_and_gaps,
     store_create_is_all_or_nothing,
+    a_mixed_workload_leaves_no_gap_and_no_duplicate,
 );
+
+/// DynamoDB only: the contended path's lease on an idempotency key.
+mod dynamo_lease {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::store::schema::{IDEMPOTENCY_SK, idempotency_pk};
+    use shared::store::{CreateRequest, IdempotencyKey, Store, StoreError};
+    use shared::timestamp::Timestamp;
+
+    async fn lease(store: &shared::store::dynamo::DynamoStore, fingerprint: &str, until: i64) {
+        let now = Timestamp::now().unix_seconds();
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .item("pk", AttributeValue::S(idempotency_pk("acme", "k")))
+            .item("sk", AttributeValue::S(IDEMPOTENCY_SK.into()))
+            .item("fingerprint", AttributeValue::S(fingerprint.into()))
+            .item("lease", AttributeValue::S("a-dead-request".into()))
+            .item("leaseUntil", AttributeValue::N((now + until).to_string()))
+            .item("expiresAt", AttributeValue::N((now + 3600).to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn request(fingerprint: &str) -> CreateRequest {
+        let draft = shared::validation::parse_create(&vtid_tests::body("f"), None, "").unwrap();
+        CreateRequest {
+            drafts: vec![draft],
+            by: "t".into(),
+            now: Timestamp::now(),
+            idempotency: Some(IdempotencyKey {
+                scope: "acme".into(),
+                key: "k".into(),
+                fingerprint: fingerprint.into(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_requests_lease_runs_out_and_another_body_still_conflicts() {
+        let store = vtid_tests::dynamo().await;
+        lease(&store, "other-body", 30).await;
+        let err = store.create(request("this-body")).await.unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict), "{err:?}");
+        lease(&store, "this-body", -1).await;
+        let first = store.create(request("this-body")).await.unwrap();
+        assert!(!first.replayed, "the expired lease was taken over");
+        let again = store.create(request("this-body")).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.records[0].vtid, first.records[0].vtid);
+        assert_eq!(
+            store.audit(Timestamp::now().year()).await.unwrap().missing,
+            Vec::<u64>::new()
+        );
+    }
+}

@@ -45,6 +45,11 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Concurrent PATCHes of one record are serialized by version; each retry is one
 /// round trip, because a failed condition returns the record it failed on.
 const MAX_UPDATE_ATTEMPTS: usize = 64;
+/// How long the contended path holds an idempotency key before an equal request may
+/// take it over: the longest a dead request can hold up its retries.
+const LEASE_SECONDS: i64 = 30;
+const LEASE: &str = "lease";
+const LEASE_UNTIL: &str = "leaseUntil";
 /// The most items one list query reads (DynamoDB also stops at 1 MB).
 const MAX_QUERY_LIMIT: usize = 1000;
 
@@ -211,6 +216,12 @@ enum Refusal {
     Taken,
     Throttled,
     Other(String),
+}
+
+enum Claim {
+    Leased(String),
+    /// The key exists: the stored item.
+    Taken(Item),
 }
 
 enum Attempt {
@@ -443,20 +454,93 @@ impl DynamoStore {
         }
     }
 
-    async fn replay(
+    /// Answers a request whose key is already taken: 409 for another body, the records
+    /// for a finished request. A key still leased by a request on the contended path is
+    /// waited for; `None` when that lease ran out (its holder died): the key may be claimed.
+    async fn settle(
         &self,
         idem: &IdempotencyKey,
         stored: &Item,
-    ) -> Result<CreateOutcome, StoreError> {
-        if get_s(stored, "fingerprint") != Some(idem.fingerprint.as_str()) {
-            return Err(StoreError::IdempotencyConflict);
+    ) -> Result<Option<CreateOutcome>, StoreError> {
+        let mut stored = stored.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(LEASE_SECONDS as u64 + 2);
+        loop {
+            if get_s(&stored, "fingerprint") != Some(idem.fingerprint.as_str()) {
+                return Err(StoreError::IdempotencyConflict);
+            }
+            if get_s(&stored, "vtids").is_some() {
+                let vtids: Vec<Vtid> = doc(&stored, "vtids")?;
+                let records = self.get_many(&vtids).await?;
+                return Ok(Some(CreateOutcome {
+                    records,
+                    replayed: true,
+                }));
+            }
+            let leased_until = get_n(&stored, LEASE_UNTIL).unwrap_or(0);
+            if leased_until < Timestamp::now().unix_seconds() as u64 {
+                return Ok(None);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(StoreError::Unavailable(
+                    "an equal request is still in progress".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..30))).await;
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    schema::idempotency_pk(&idem.scope, &idem.key),
+                    schema::IDEMPOTENCY_SK,
+                )))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            match out.item() {
+                Some(item) => stored = item.clone(),
+                None => return Ok(None),
+            }
         }
-        let vtids: Vec<Vtid> = doc(stored, "vtids")?;
-        let records = self.get_many(&vtids).await?;
-        Ok(CreateOutcome {
-            records,
-            replayed: true,
-        })
+    }
+
+    /// Leases the key for the contended path, so that equal requests wait for this one
+    /// instead of each reserving numbers they would then have to abandon.
+    async fn claim(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<Claim, StoreError> {
+        let token = format!("{:016x}", fastrand::u64(..));
+        let mut item = key(
+            schema::idempotency_pk(&idem.scope, &idem.key),
+            schema::IDEMPOTENCY_SK,
+        );
+        item.insert("fingerprint".into(), s(&idem.fingerprint));
+        item.insert(LEASE.into(), s(&token));
+        item.insert(LEASE_UNTIL.into(), n(now.unix_seconds() + LEASE_SECONDS));
+        item.insert(
+            schema::TTL_ATTRIBUTE.into(),
+            n(now.unix_seconds() + IDEMPOTENCY_TTL_SECONDS),
+        );
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #exp < :now OR #until < :now")
+            .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":now", n(now.unix_seconds()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Claim::Leased(token)),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c),
+                ) => Ok(Claim::Taken(c.item().cloned().unwrap_or_default())),
+                _ => Err(sdk_error(e)),
+            },
+        }
     }
 
     fn build(
@@ -486,6 +570,7 @@ impl DynamoStore {
         counter: Option<TransactWriteItem>,
         built: &[(Record, HistoryEntry)],
         idem: Option<&IdempotencyKey>,
+        lease: Option<&str>,
         now: Timestamp,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
@@ -504,10 +589,19 @@ impl DynamoStore {
             let vtids: Vec<Vtid> = built.iter().map(|(r, _)| r.vtid).collect();
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(idempotency_item(idem, &vtids, now)?))
-                .condition_expression("attribute_not_exists(pk) OR #exp < :now")
-                .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", n(now.unix_seconds()))
+                .set_item(Some(idempotency_item(idem, &vtids, now)?));
+            // Free (or expired), or still leased to this very request.
+            let put = match lease {
+                None => put
+                    .condition_expression("attribute_not_exists(pk) OR #exp < :now")
+                    .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
+                    .expression_attribute_values(":now", n(now.unix_seconds())),
+                Some(token) => put
+                    .condition_expression("#lease = :token")
+                    .expression_attribute_names("#lease", LEASE)
+                    .expression_attribute_values(":token", s(token)),
+            };
+            let put = put
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -596,7 +690,7 @@ impl Store for DynamoStore {
             return Err(StoreError::ParentNotFound(p));
         }
         let counter = counter_set(&self.table, year, expected, expected + count)?;
-        let items = self.create_items(&parents, Some(counter), &built, idem, req.now)?;
+        let items = self.create_items(&parents, Some(counter), &built, idem, None, req.now)?;
         match self.transact(items).await? {
             Attempt::Written => {
                 self.saw(year, expected + count);
@@ -610,12 +704,39 @@ impl Store for DynamoStore {
                 Refusal::Idempotent(stored) => {
                     // Present only when `idem` is.
                     let idem = idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
-                    return self.replay(idem, &stored).await;
+                    if let Some(done) = self.settle(idem, &stored).await? {
+                        return Ok(done);
+                    }
                 }
                 Refusal::Throttled => return Err(StoreError::Unavailable("throttled".into())),
                 Refusal::Other(codes) => return Err(internal(format!("create refused: {codes}"))),
                 Refusal::Conflict | Refusal::Taken => {}
             },
+        }
+
+        // Contended, with an idempotency key: lease the key first. Equal requests then wait
+        // for this one and replay it, rather than each reserving a block they would abandon.
+        // The lease is the only in-progress state, and it runs out by itself.
+        let mut lease = None;
+        if let Some(idem) = idem {
+            for _ in 0..3 {
+                match self.claim(idem, req.now).await? {
+                    Claim::Leased(token) => {
+                        lease = Some(token);
+                        break;
+                    }
+                    Claim::Taken(stored) => {
+                        if let Some(done) = self.settle(idem, &stored).await? {
+                            return Ok(done);
+                        }
+                    }
+                }
+            }
+            if lease.is_none() {
+                return Err(StoreError::Unavailable(
+                    "the idempotency key stays contended".into(),
+                ));
+            }
         }
 
         // Contended: reserve the block with one atomic ADD, which never conflicts, and
@@ -647,7 +768,8 @@ impl Store for DynamoStore {
             // A conflicting transaction in flight: the same numbers are still ours, so
             // write them again rather than reserve (and lose) a new block.
             for attempt in 0..5u32 {
-                let items = self.create_items(&parents, None, &built, idem, req.now)?;
+                let items =
+                    self.create_items(&parents, None, &built, idem, lease.as_deref(), req.now)?;
                 match self.transact(items).await? {
                     Attempt::Written => {
                         return Ok(CreateOutcome {
@@ -658,9 +780,15 @@ impl Store for DynamoStore {
                     Attempt::Refused(reasons) => match Self::refusal(&reasons, &parents) {
                         Refusal::Parent(p) => return Err(StoreError::ParentNotFound(p)),
                         Refusal::Idempotent(stored) => {
+                            // The lease ran out before this write and an equal request took over.
                             let idem =
                                 idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
-                            return self.replay(idem, &stored).await;
+                            return match self.settle(idem, &stored).await? {
+                                Some(done) => Ok(done),
+                                None => Err(StoreError::Unavailable(
+                                    "the idempotency lease ran out".into(),
+                                )),
+                            };
                         }
                         Refusal::Throttled => {
                             return Err(StoreError::Unavailable("throttled".into()));
