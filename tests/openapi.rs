@@ -7,7 +7,8 @@ use vtid_tests::{Api, Kind, Req, Resp, Who};
 
 fn spec() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json")).expect("valid JSON")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json"))
+        .expect("valid JSON")
 }
 
 /// Checks `instance` against `#/components/schemas/{name}` of the spec.
@@ -19,36 +20,70 @@ fn check(spec: &Value, name: &str, res: &Resp) {
         "components": spec["components"],
     });
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&res.body).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{name} does not match {}: {errors:#?}", res.raw);
+    let errors: Vec<String> = validator
+        .iter_errors(&res.body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not match {}: {errors:#?}",
+        res.raw
+    );
 }
 
 #[tokio::test]
 async fn every_response_matches_its_documented_schema() {
     let spec = spec();
     let api = Api::new(Kind::Sqlite).await;
-    let created = api.post("/vtid/create", json!({"taskFamily": "deploy", "taskType": "release",
-        "description": "d", "tenant": "acme", "metadata": {"a": {"b": [1, "x", null]}}})).await;
+    let created = api
+        .post(
+            "/vtid/create",
+            json!({"taskFamily": "deploy", "taskType": "release",
+        "description": "d", "tenant": "acme", "metadata": {"a": {"b": [1, "x", null]}}}),
+        )
+        .await;
     check(&spec, "CreateResponse", &created);
     // The schemas are strict enough to catch a wrong response.
     let mut wrong = created.body.clone();
     wrong["data"]["version"] = json!("1");
-    let schema = json!({"$ref": "#/components/schemas/CreateResponse", "components": spec["components"]});
+    let schema =
+        json!({"$ref": "#/components/schemas/CreateResponse", "components": spec["components"]});
     assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&wrong));
     let v = created.body["vtid"].as_str().unwrap().to_owned();
     let child = api.post("/vtid/create", json!({"taskFamily": "deploy", "taskType": "t", "description": "d",
         "tenant": "acme", "parentVtid": v, "status": "complete", "title": "T", "assignedTo": "bob", "isTest": true})).await;
     check(&spec, "CreateResponse", &child);
     check(&spec, "GetResponse", &api.get(&format!("/vtid/{v}")).await);
-    check(&spec, "UpdateResponse", &api.patch(&format!("/vtid/{v}"), json!({"status": "active", "metadata": {"a": null}})).await);
-    check(&spec, "UpdateResponse", &api.patch(&format!("/vtid/{v}"), json!({"status": "active"})).await);
-    check(&spec, "HistoryResponse", &api.get(&format!("/vtid/{v}/history")).await);
+    check(
+        &spec,
+        "UpdateResponse",
+        &api.patch(
+            &format!("/vtid/{v}"),
+            json!({"status": "active", "metadata": {"a": null}}),
+        )
+        .await,
+    );
+    check(
+        &spec,
+        "UpdateResponse",
+        &api.patch(&format!("/vtid/{v}"), json!({"status": "active"}))
+            .await,
+    );
+    check(
+        &spec,
+        "HistoryResponse",
+        &api.get(&format!("/vtid/{v}/history")).await,
+    );
     let batch = api.post("/vtid/batch", json!({"items": [{"taskFamily": "b", "taskType": "t", "description": "d", "tenant": "acme"}]})).await;
     check(&spec, "BatchResponse", &batch);
     let page = api.get("/vtid/list?limit=1&includeTest=true").await;
     check(&spec, "ListResponse", &page);
     assert!(page.body["nextCursor"].is_string());
-    check(&spec, "ListResponse", &api.get("/vtid/list?taskFamily=none").await);
+    check(
+        &spec,
+        "ListResponse",
+        &api.get("/vtid/list?taskFamily=none").await,
+    );
     check(&spec, "HealthResponse", &api.get("/vtid/health").await);
     check(&spec, "AuditResponse", &api.get("/vtid/audit").await);
     for err in [
@@ -83,13 +118,33 @@ fn every_served_route_is_documented() {
         ("/vtid/{vtid}/history", &["get"]),
     ] {
         for m in methods {
-            assert!(paths[path][m].is_object(), "{} {path} is not documented", m.to_uppercase());
+            assert!(
+                paths[path][m].is_object(),
+                "{} {path} is not documented",
+                m.to_uppercase()
+            );
         }
     }
     let codes = &spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"];
-    for code in ["invalid_payload", "invalid_vtid", "invalid_query", "invalid_cursor", "unauthenticated", "forbidden",
-        "not_found", "method_not_allowed", "invalid_transition", "idempotency_conflict", "version_mismatch",
-        "parent_not_found", "payload_too_large", "unavailable"] {
-        assert!(codes.as_array().unwrap().iter().any(|c| c == code), "{code} is not documented");
+    for code in [
+        "invalid_payload",
+        "invalid_vtid",
+        "invalid_query",
+        "invalid_cursor",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "method_not_allowed",
+        "invalid_transition",
+        "idempotency_conflict",
+        "version_mismatch",
+        "parent_not_found",
+        "payload_too_large",
+        "unavailable",
+    ] {
+        assert!(
+            codes.as_array().unwrap().iter().any(|c| c == code),
+            "{code} is not documented"
+        );
     }
 }

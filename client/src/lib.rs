@@ -24,7 +24,12 @@ use serde_json::Value;
 pub enum Error {
     /// The ledger answered with its error body.
     #[error("{status} {code}: {message}")]
-    Api { status: u16, code: String, message: String, details: Value },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: Value,
+    },
     #[error("cannot reach the ledger: {0}")]
     Transport(String),
     #[error("{0}")]
@@ -72,23 +77,40 @@ impl Client {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> Result<(StatusCode, http::HeaderMap, Value), Error> {
-        let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         for (k, v) in headers {
-            let v = HeaderValue::from_str(v).map_err(|_| Error::Usage(format!("{k} is not a valid header value")))?;
+            let v = HeaderValue::from_str(v)
+                .map_err(|_| Error::Usage(format!("{k} is not a valid header value")))?;
             req = req.header(*k, v);
         }
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         if body.is_some() {
             req = req.header("Content-Type", "application/json");
         }
-        let req = req.body(Full::new(bytes)).map_err(|e| Error::Usage(e.to_string()))?;
-        let res = self.http.request(req).await.map_err(|e| Error::Transport(e.to_string()))?;
+        let req = req
+            .body(Full::new(bytes))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let res = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
         let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.map_err(|e| Error::Transport(e.to_string()))?.to_bytes();
-        let json: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?
+            .to_bytes();
+        let json: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
         if parts.status.is_client_error() || parts.status.is_server_error() {
             return Err(Error::Api {
                 status: parts.status.as_u16(),
@@ -101,28 +123,49 @@ impl Client {
     }
 
     /// `POST /vtid/create`; the record (also when an idempotent retry replayed it).
-    pub async fn create(&self, body: &Value, idempotency_key: Option<&str>) -> Result<Value, Error> {
-        let headers: Vec<(&str, String)> = idempotency_key.map(|k| vec![("Idempotency-Key", k.to_owned())]).unwrap_or_default();
-        let (_, _, json) = self.call(Method::POST, "/vtid/create", Some(body), &headers).await?;
+    pub async fn create(
+        &self,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, Error> {
+        let headers: Vec<(&str, String)> = idempotency_key
+            .map(|k| vec![("Idempotency-Key", k.to_owned())])
+            .unwrap_or_default();
+        let (_, _, json) = self
+            .call(Method::POST, "/vtid/create", Some(body), &headers)
+            .await?;
         Ok(json["data"].clone())
     }
 
     /// `POST /vtid/batch`: the records, in the order of `items`.
-    pub async fn batch(&self, items: &[Value], idempotency_key: Option<&str>) -> Result<Vec<Value>, Error> {
-        let headers: Vec<(&str, String)> = idempotency_key.map(|k| vec![("Idempotency-Key", k.to_owned())]).unwrap_or_default();
+    pub async fn batch(
+        &self,
+        items: &[Value],
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<Value>, Error> {
+        let headers: Vec<(&str, String)> = idempotency_key
+            .map(|k| vec![("Idempotency-Key", k.to_owned())])
+            .unwrap_or_default();
         let body = serde_json::json!({ "items": items });
-        let (_, _, json) = self.call(Method::POST, "/vtid/batch", Some(&body), &headers).await?;
+        let (_, _, json) = self
+            .call(Method::POST, "/vtid/batch", Some(&body), &headers)
+            .await?;
         Ok(json["data"].as_array().cloned().unwrap_or_default())
     }
 
     pub async fn get(&self, vtid: &str) -> Result<Value, Error> {
-        let (_, _, json) = self.call(Method::GET, &format!("/vtid/{}", enc(vtid)), None, &[]).await?;
+        let (_, _, json) = self
+            .call(Method::GET, &format!("/vtid/{}", enc(vtid)), None, &[])
+            .await?;
         Ok(json["data"].clone())
     }
 
     /// `HEAD /vtid/{vtid}`: the deploy gate's check.
     pub async fn exists(&self, vtid: &str) -> Result<bool, Error> {
-        match self.call(Method::HEAD, &format!("/vtid/{}", enc(vtid)), None, &[]).await {
+        match self
+            .call(Method::HEAD, &format!("/vtid/{}", enc(vtid)), None, &[])
+            .await
+        {
             Ok(_) => Ok(true),
             Err(Error::Api { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -130,16 +173,37 @@ impl Client {
     }
 
     /// `PATCH /vtid/{vtid}`, conditional on `if_match` (a version) when given.
-    pub async fn update(&self, vtid: &str, patch: &Value, if_match: Option<u64>) -> Result<Value, Error> {
-        let headers: Vec<(&str, String)> = if_match.map(|v| vec![("If-Match", format!("\"{v}\""))]).unwrap_or_default();
-        let (_, _, json) = self.call(Method::PATCH, &format!("/vtid/{}", enc(vtid)), Some(patch), &headers).await?;
+    pub async fn update(
+        &self,
+        vtid: &str,
+        patch: &Value,
+        if_match: Option<u64>,
+    ) -> Result<Value, Error> {
+        let headers: Vec<(&str, String)> = if_match
+            .map(|v| vec![("If-Match", format!("\"{v}\""))])
+            .unwrap_or_default();
+        let (_, _, json) = self
+            .call(
+                Method::PATCH,
+                &format!("/vtid/{}", enc(vtid)),
+                Some(patch),
+                &headers,
+            )
+            .await?;
         Ok(json["data"].clone())
     }
 
     /// One page of `GET /vtid/list` with `query` pairs (filters, `limit`, `cursor`).
     pub async fn list(&self, query: &[(&str, String)]) -> Result<Page, Error> {
-        let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
-        let path = if q.is_empty() { "/vtid/list".to_owned() } else { format!("/vtid/list?{}", q.join("&")) };
+        let q: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", enc(v)))
+            .collect();
+        let path = if q.is_empty() {
+            "/vtid/list".to_owned()
+        } else {
+            format!("/vtid/list?{}", q.join("&"))
+        };
         let (_, _, json) = self.call(Method::GET, &path, None, &[]).await?;
         Ok(Page {
             records: json["data"].as_array().cloned().unwrap_or_default(),
@@ -167,12 +231,22 @@ impl Client {
     }
 
     pub async fn history(&self, vtid: &str) -> Result<Vec<Value>, Error> {
-        let (_, _, json) = self.call(Method::GET, &format!("/vtid/{}/history", enc(vtid)), None, &[]).await?;
+        let (_, _, json) = self
+            .call(
+                Method::GET,
+                &format!("/vtid/{}/history", enc(vtid)),
+                None,
+                &[],
+            )
+            .await?;
         Ok(json["data"].as_array().cloned().unwrap_or_default())
     }
 
     pub async fn audit(&self, year: Option<u16>) -> Result<Value, Error> {
-        let path = year.map_or_else(|| "/vtid/audit".to_owned(), |y| format!("/vtid/audit?year={y}"));
+        let path = year.map_or_else(
+            || "/vtid/audit".to_owned(),
+            |y| format!("/vtid/audit?year={y}"),
+        );
         let (_, _, json) = self.call(Method::GET, &path, None, &[]).await?;
         Ok(json["data"].clone())
     }

@@ -6,6 +6,8 @@ pub mod api;
 pub mod config;
 pub mod cursor;
 pub mod error;
+#[cfg(feature = "events")]
+pub mod events;
 pub mod identity;
 pub mod lifecycle;
 pub mod record;
