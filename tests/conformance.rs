@@ -1171,6 +1171,18 @@ async fn a_mixed_workload_leaves_no_gap_and_no_duplicate(api: Api) {
 
 // ---------- the store contract directly ----------
 
+async fn a_record_written_past_the_counter_is_passed_over(api: Api) {
+    let draft = shared::validation::parse_create(&body("outside"), None, "").unwrap();
+    let outsider = draft.into_record(Vtid::new(year(), 1).unwrap(), "outsider", Timestamp::now());
+    api.store().import_record(&outsider).await.unwrap();
+    let audit = api.get(&format!("/vtid/audit?year={}", year())).await;
+    assert_eq!(audit.body["data"]["aboveCounter"], json!([vtid(1)]));
+    assert_eq!(api.create(body("f")).await["vtid"], vtid(2));
+    let audit = api.get(&format!("/vtid/audit?year={}", year())).await;
+    assert_eq!(audit.body["data"]["counter"], 2);
+    assert_eq!(audit.body["data"]["missing"], json!([]));
+}
+
 async fn store_create_is_all_or_nothing(api: Api) {
     let store = api.store();
     let draft = shared::validation::parse_create(&body("f"), None, "").unwrap();
@@ -1261,6 +1273,7 @@ on_both_stores!(
     audit_reports_counter_records_and_gaps,
     store_create_is_all_or_nothing,
     a_mixed_workload_leaves_no_gap_and_no_duplicate,
+    a_record_written_past_the_counter_is_passed_over,
 );
 
 /// DynamoDB only: the contended path's lease on an idempotency key.
@@ -1299,6 +1312,57 @@ mod dynamo_lease {
                 fingerprint: fingerprint.into(),
             }),
         }
+    }
+
+    #[tokio::test]
+    async fn a_parent_made_by_another_process_inside_the_guessed_block_is_found() {
+        let api = vtid_tests::Api::new(vtid_tests::Kind::Dynamo).await;
+        api.create(vtid_tests::body("first")).await;
+        // Another warm instance takes the next number; this one still guesses it is free.
+        let other = vtid_tests::dynamo_on(api.dynamo_table.as_deref().unwrap()).await;
+        let draft = shared::validation::parse_create(&vtid_tests::body("epic"), None, "").unwrap();
+        let epic = other
+            .create(CreateRequest {
+                drafts: vec![draft],
+                by: "b".into(),
+                now: Timestamp::now(),
+                idempotency: None,
+            })
+            .await
+            .unwrap()
+            .records[0]
+            .vtid;
+        let mut child = vtid_tests::body("step");
+        child["parentVtid"] = serde_json::json!(epic.to_string());
+        let res = api.post("/vtid/create", child).await;
+        assert_eq!(res.status, 201, "{}", res.raw);
+        assert_eq!(res.body["data"]["parentVtid"], epic.to_string());
+        assert_eq!(
+            res.body["vtid"],
+            shared::vtid::Vtid::new(epic.year(), epic.seq() + 1)
+                .unwrap()
+                .to_string()
+        );
+        // A parent that names the very number this create would get does not exist yet.
+        let mut ahead = vtid_tests::body("x");
+        ahead["parentVtid"] = serde_json::json!(
+            shared::vtid::Vtid::new(epic.year(), epic.seq() + 2)
+                .unwrap()
+                .to_string()
+        );
+        api.post("/vtid/create", ahead)
+            .await
+            .assert_error(422, "parent_not_found");
+        let audit = store_audit(&api).await;
+        assert_eq!(
+            audit.missing,
+            Vec::<u64>::new(),
+            "the refused create took no number"
+        );
+    }
+
+    async fn store_audit(api: &vtid_tests::Api) -> shared::store::Audit {
+        api.store().audit(Timestamp::now().year()).await.unwrap()
     }
 
     #[tokio::test]

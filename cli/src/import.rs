@@ -17,6 +17,9 @@ use shared::timestamp::Timestamp;
 use shared::validation::parse_create;
 use shared::vtid::Vtid;
 
+/// The highest number and version a row may carry.
+const MAX_IMPORTED_SEQ: u32 = 999_999_999;
+const MAX_IMPORTED_VERSION: u64 = 1_000_000_000;
 /// The largest line accepted: a record with full metadata and description, with room.
 const MAX_LINE_BYTES: usize = 256 * 1024;
 
@@ -97,6 +100,12 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
             .map_err(|e: shared::vtid::InvalidVtid| e.0)?,
         _ => return Err("vtid is required".into()),
     };
+    // Room above any imported number for the ledger's own sequence.
+    if vtid.seq() > MAX_IMPORTED_SEQ {
+        return Err(format!(
+            "{vtid}: numbers above {MAX_IMPORTED_SEQ} cannot be imported"
+        ));
+    }
     if fields.get("metadata").is_some_and(Value::is_null) {
         fields.insert("metadata".into(), Value::Object(Map::new()));
     }
@@ -131,8 +140,8 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
         None | Some(Value::Null) => 1,
         Some(v) => v
             .as_u64()
-            .filter(|v| *v >= 1)
-            .ok_or("version: must be a whole number from 1")?,
+            .filter(|v| (1..=MAX_IMPORTED_VERSION).contains(v))
+            .ok_or("version: must be a whole number from 1 to 1000000000")?,
     };
     let mut record = draft.into_record(vtid, &created_by, created_at);
     record.updated_at = updated_at;

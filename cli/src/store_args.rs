@@ -1,6 +1,5 @@
 //! The store flags shared by `vtid serve` and `vtid import`.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,20 +28,8 @@ pub struct StoreArgs {
 
 pub struct Opened {
     pub store: Arc<dyn Store>,
-    pub cursor_key: Vec<u8>,
+    pub cursor_key: shared::config::CursorKey,
     pub description: String,
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    let filled = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !filled {
-        // Only where /dev/urandom is missing; the key must merely be unguessable to callers.
-        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl StoreArgs {
@@ -53,19 +40,17 @@ impl StoreArgs {
                     Some(url) => endpoint_config(url, &self.region).await,
                     None => aws_config::load_from_env().await,
                 };
-                let store = DynamoStore::new(&sdk, table.clone());
+                let store = Arc::new(DynamoStore::new(&sdk, table.clone()));
                 if self.create_table {
                     store
                         .create_table()
                         .await
                         .map_err(|e| format!("could not create table {table}: {e}"))?;
                 }
-                let cursor_key = std::env::var("VTID_CURSOR_SECRET")
-                    .unwrap_or_else(|_| table.clone())
-                    .into_bytes();
+                let cursor_key = shared::config::CursorKey::for_table(store.clone());
                 let where_ = self.dynamodb_endpoint.as_deref().unwrap_or("AWS");
                 Ok(Opened {
-                    store: Arc::new(store),
+                    store,
                     cursor_key,
                     description: format!("DynamoDB table {table} at {where_}"),
                 })
@@ -78,12 +63,12 @@ impl StoreArgs {
                     )
                 })?;
                 let key = store
-                    .meta_value("cursor_key", random_hex)
+                    .meta_value("cursor_key", shared::config::random_key)
                     .map_err(|e| e.to_string())?;
                 let description = format!("embedded store {}", store.path().display());
                 Ok(Opened {
                     store: Arc::new(store),
-                    cursor_key: key.into_bytes(),
+                    cursor_key: key.into_bytes().into(),
                     description,
                 })
             }

@@ -319,8 +319,19 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
             .0,
         401
     );
-    // Health needs no identity.
+    // Health needs no identity, and a bad token does not spoil it (its route has no authorizer).
     assert_eq!(server.call("GET", "/vtid/health", None, &[]).0, 200);
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/vtid/health",
+                None,
+                &[("Authorization", "Bearer nonsense")]
+            )
+            .0,
+        200
+    );
     let (_, list) = server.call(
         "GET",
         "/vtid/list",

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use crate::identity::{IdentityConfig, ReadScope};
-use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
+use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
     pub identity: IdentityConfig,
     /// Signs list cursors so they cannot be forged or moved to other filters.
-    pub cursor_key: Vec<u8>,
+    pub cursor_key: Arc<CursorKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,11 +20,15 @@ pub struct App {
 pub struct ConfigError(pub String);
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, identity: IdentityConfig, cursor_key: Vec<u8>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        identity: IdentityConfig,
+        cursor_key: impl Into<CursorKey>,
+    ) -> Self {
         Self {
             store,
             identity,
-            cursor_key,
+            cursor_key: Arc::new(cursor_key.into()),
         }
     }
 
@@ -36,11 +40,9 @@ impl App {
             std::env::var("VTID_TABLE").map_err(|_| ConfigError("VTID_TABLE is not set".into()))?;
         let identity = identity_from_env()?;
         let sdk = aws_config::load_from_env().await;
-        let store = DynamoStore::new(&sdk, table.clone());
-        let cursor_key = std::env::var("VTID_CURSOR_SECRET")
-            .unwrap_or(table)
-            .into_bytes();
-        Ok(Self::new(Arc::new(store), identity, cursor_key))
+        let store = Arc::new(DynamoStore::new(&sdk, table));
+        let cursor_key = CursorKey::for_table(store.clone());
+        Ok(Self::new(store, identity, cursor_key))
     }
 }
 
@@ -63,4 +65,62 @@ pub fn identity_from_env() -> Result<IdentityConfig, ConfigError> {
         }
     };
     Ok(identity)
+}
+
+/// The key that signs list cursors: `VTID_CURSOR_SECRET`, else a random key kept in the
+/// table (made by the first process that needs it, read on the first list), so cursors
+/// can never be forged from public facts such as the table name.
+pub enum CursorKey {
+    Fixed(Vec<u8>),
+    InTable {
+        store: Arc<DynamoStore>,
+        key: tokio::sync::OnceCell<Vec<u8>>,
+    },
+}
+
+impl From<Vec<u8>> for CursorKey {
+    fn from(key: Vec<u8>) -> Self {
+        CursorKey::Fixed(key)
+    }
+}
+
+impl CursorKey {
+    pub fn for_table(store: Arc<DynamoStore>) -> Self {
+        match std::env::var("VTID_CURSOR_SECRET") {
+            Ok(secret) if !secret.is_empty() => CursorKey::Fixed(secret.into_bytes()),
+            _ => CursorKey::InTable {
+                store,
+                key: tokio::sync::OnceCell::new(),
+            },
+        }
+    }
+
+    pub async fn bytes(&self) -> Result<&[u8], StoreError> {
+        match self {
+            CursorKey::Fixed(k) => Ok(k),
+            CursorKey::InTable { store, key } => key
+                .get_or_try_init(|| async {
+                    store
+                        .config_value("cursor-key", random_key)
+                        .await
+                        .map(String::into_bytes)
+                })
+                .await
+                .map(Vec::as_slice),
+        }
+    }
+}
+
+/// 32 random bytes as hex, from the operating system.
+pub fn random_key() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !filled {
+        // Only where /dev/urandom is missing.
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -43,12 +43,13 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
     }
     let bound_to = filters_fingerprint(&query);
+    let key = app.cursor_key.bytes().await?;
     if let Some(c) = cursor_text {
-        query.after = Some(cursor::decode(&app.cursor_key, &bound_to, &c)?);
+        query.after = Some(cursor::decode(key, &bound_to, &c)?);
     }
     let page = app.store.list(&query).await?;
     let next = match (page.more, page.records.last()) {
-        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, &bound_to, last.vtid)),
+        (true, Some(last)) => Some(cursor::encode(key, &bound_to, last.vtid)),
         _ => None,
     };
     Ok(reply(

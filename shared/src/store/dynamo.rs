@@ -101,8 +101,10 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: SdkError<E, R>,
 ) -> StoreError {
-    const RETRYABLE: [&str; 6] = [
+    const RETRYABLE: [&str; 7] = [
         "ProvisionedThroughputExceededException",
+        // A single-item write on an item that an in-flight transaction holds.
+        "TransactionConflictException",
         "ThrottlingException",
         "RequestLimitExceeded",
         "InternalServerError",
@@ -222,6 +224,24 @@ enum Claim {
     Leased(String),
     /// The key exists: the stored item.
     Taken(Item),
+}
+
+fn is_conflict<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("TransactionConflictException")
+}
+
+/// A short, jittered, growing pause before trying a conflicted write again.
+async fn pause(attempt: u32) {
+    let ms = 5 + fastrand::u64(0..(10u64 << attempt.min(5)));
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Whether a refused transaction proved every parent check (each reason `None`).
+fn parents_proven(reasons: &[CancellationReason], parents: &[Vtid]) -> bool {
+    reasons.len() > parents.len()
+        && reasons[..parents.len()]
+            .iter()
+            .all(|r| r.code().is_none_or(|c| c == "None"))
 }
 
 enum Attempt {
@@ -424,6 +444,13 @@ impl DynamoStore {
     /// `[parents.., counter?, records.., idempotency?]`.
     fn refusal(reasons: &[CancellationReason], parents: &[Vtid]) -> Refusal {
         let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
+        // The key first: a reused key answers the same whatever else failed.
+        if let Some(last) = reasons.last()
+            && code(last) == "ConditionalCheckFailed"
+            && let Some(item) = last.item().filter(|i| get_s(i, "fingerprint").is_some())
+        {
+            return Refusal::Idempotent(item.clone());
+        }
         for (i, p) in parents.iter().enumerate() {
             if reasons
                 .get(i)
@@ -431,12 +458,6 @@ impl DynamoStore {
             {
                 return Refusal::Parent(*p);
             }
-        }
-        if let Some(last) = reasons.last()
-            && code(last) == "ConditionalCheckFailed"
-            && let Some(item) = last.item().filter(|i| get_s(i, "fingerprint").is_some())
-        {
-            return Refusal::Idempotent(item.clone());
         }
         let codes: Vec<String> = reasons.iter().map(code).collect();
         if codes
@@ -505,6 +526,72 @@ impl DynamoStore {
         }
     }
 
+    /// A value kept in the table itself (the cursor key where none is configured), made
+    /// once by `init`: every process sharing the table reads the same one.
+    pub async fn config_value(
+        &self,
+        name: &str,
+        init: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        let item_key = key("CONFIG", name);
+        let mut item = item_key.clone();
+        item.insert("value".into(), s(init()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if let Err(e) = put
+            && e.code() != Some("ConditionalCheckFailedException")
+        {
+            return Err(sdk_error(e));
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item()
+            .and_then(|i| get_s(i, "value"))
+            .map(str::to_owned)
+            .ok_or_else(|| internal("config value vanished"))
+    }
+
+    /// One atomic `ADD` of `count` to the year's counter: the new value. A single-item
+    /// write is refused while a transaction holds the item; that is retried briefly.
+    async fn reserve(
+        &self,
+        year: u16,
+        count: u64,
+    ) -> Result<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput, StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(schema::counter_pk(year), COUNTER_SK)))
+                .update_expression("ADD #n :count")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":count", n(count))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match sent {
+                Err(e) if is_conflict(&e) && attempt < 5 => pause(attempt).await,
+                other => return other.map_err(sdk_error),
+            }
+            attempt += 1;
+        }
+    }
+
     /// Leases the key for the contended path, so that equal requests wait for this one
     /// instead of each reserving numbers they would then have to abandon.
     async fn claim(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<Claim, StoreError> {
@@ -520,18 +607,28 @@ impl DynamoStore {
             schema::TTL_ATTRIBUTE.into(),
             n(now.unix_seconds() + IDEMPOTENCY_TTL_SECONDS),
         );
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #exp < :now OR #until < :now")
-            .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
-            .expression_attribute_names("#until", LEASE_UNTIL)
-            .expression_attribute_values(":now", n(now.unix_seconds()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+        let mut attempt = 0u32;
+        let out = loop {
+            let sent = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk) OR #exp < :now OR #until < :now")
+                .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
+                .expression_attribute_names("#until", LEASE_UNTIL)
+                .expression_attribute_values(":now", n(now.unix_seconds()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match sent {
+                Err(e) if is_conflict(&e) && attempt < 5 => pause(attempt).await,
+                other => break other,
+            }
+            attempt += 1;
+        };
         match out {
             Ok(_) => Ok(Claim::Leased(token)),
             Err(e) => match e.as_service_error() {
@@ -682,36 +779,49 @@ impl Store for DynamoStore {
         }
         let idem = req.idempotency.as_ref();
 
-        // Uncontended: the counter is where this process last saw it.
+        // Uncontended: the counter is where this process last saw it. A parent inside the
+        // guessed block means the guess is stale (or the parent does not exist yet).
         let expected = self.seen(year);
         let built = Self::build(&req.drafts, year, expected + 1, &req.by, req.now)?;
-        if let Some(p) = parent_in_block(&parents, &built) {
-            // The parent would be one of the records this very request creates.
-            return Err(StoreError::ParentNotFound(p));
-        }
-        let counter = counter_set(&self.table, year, expected, expected + count)?;
-        let items = self.create_items(&parents, Some(counter), &built, idem, None, req.now)?;
-        match self.transact(items).await? {
-            Attempt::Written => {
-                self.saw(year, expected + count);
-                return Ok(CreateOutcome {
-                    records: built.into_iter().map(|(r, _)| r).collect(),
-                    replayed: false,
-                });
-            }
-            Attempt::Refused(reasons) => match Self::refusal(&reasons, &parents) {
-                Refusal::Parent(p) => return Err(StoreError::ParentNotFound(p)),
-                Refusal::Idempotent(stored) => {
-                    // Present only when `idem` is.
-                    let idem = idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
-                    if let Some(done) = self.settle(idem, &stored).await? {
-                        return Ok(done);
+        let mut proven = false;
+        if parent_in_block(&parents, &built).is_none() {
+            let counter = counter_set(&self.table, year, expected, expected + count)?;
+            let items = self.create_items(&parents, Some(counter), &built, idem, None, req.now)?;
+            match self.transact(items).await? {
+                Attempt::Written => {
+                    self.saw(year, expected + count);
+                    return Ok(CreateOutcome {
+                        records: built.into_iter().map(|(r, _)| r).collect(),
+                        replayed: false,
+                    });
+                }
+                Attempt::Refused(reasons) => {
+                    proven = parents_proven(&reasons, &parents);
+                    match Self::refusal(&reasons, &parents) {
+                        Refusal::Parent(p) => return Err(StoreError::ParentNotFound(p)),
+                        Refusal::Idempotent(stored) => {
+                            // Present only when `idem` is.
+                            let idem =
+                                idem.ok_or_else(|| internal("idempotency refusal without a key"))?;
+                            if let Some(done) = self.settle(idem, &stored).await? {
+                                return Ok(done);
+                            }
+                        }
+                        Refusal::Throttled => {
+                            return Err(StoreError::Unavailable("throttled".into()));
+                        }
+                        Refusal::Other(codes) => {
+                            return Err(internal(format!("create refused: {codes}")));
+                        }
+                        Refusal::Conflict | Refusal::Taken => {}
                     }
                 }
-                Refusal::Throttled => return Err(StoreError::Unavailable("throttled".into())),
-                Refusal::Other(codes) => return Err(internal(format!("create refused: {codes}"))),
-                Refusal::Conflict | Refusal::Taken => {}
-            },
+            }
+        }
+        // No number is reserved before every parent is known to exist. Records are never
+        // deleted, so a parent read now still exists when the block is written.
+        if !parents.is_empty() && !proven {
+            self.check_parents_outside(&parents).await?;
         }
 
         // Contended, with an idempotency key: lease the key first. Equal requests then wait
@@ -744,18 +854,7 @@ impl Store for DynamoStore {
         // (the process died, or DynamoDB stayed throttled) is the only gap; the audit shows
         // it. Parents were checked by the first transaction and are checked again here.
         for _ in 0..3 {
-            let out = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(schema::counter_pk(year), COUNTER_SK)))
-                .update_expression("ADD #n :count")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_values(":count", n(count))
-                .return_values(ReturnValue::UpdatedNew)
-                .send()
-                .await
-                .map_err(sdk_error)?;
+            let out = self.reserve(year, count).await?;
             let end = out
                 .attributes()
                 .and_then(|a| get_n(a, "n"))
@@ -902,11 +1001,16 @@ impl Store for DynamoStore {
                         };
                     } else if reasons.iter().any(|r| r.code() == Some("ThrottlingError")) {
                         return Err(StoreError::Unavailable("throttled".into()));
-                    } else {
+                    } else if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
                         // A conflicting transaction in flight: back off a little, read again.
-                        let pause = 5 + fastrand::u64(0..(10 << attempt.min(4)));
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        pause(attempt.min(4) as u32).await;
                         current = self.get(req.vtid).await?.ok_or(StoreError::NotFound)?;
+                    } else {
+                        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                        return Err(internal(format!("update refused: {}", codes.join(","))));
                     }
                 }
             }

@@ -249,7 +249,23 @@ impl Store for SqliteStore {
                 }
             }
             let year = req.now.year();
-            let first = counter(&tx, year)? + 1;
+            // A block already holding a record (written by something that did not move the
+            // counter) is passed over, as DynamoDB's reserve-again does; the audit shows it.
+            let n = req.drafts.len() as u64;
+            let mut first = counter(&tx, year)? + 1;
+            for _ in 0..1000 {
+                let taken: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM records WHERE year = ?1 AND seq BETWEEN ?2 AND ?3",
+                        params![year, first, first + n - 1],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                if taken == 0 {
+                    break;
+                }
+                first += n;
+            }
             let mut records = Vec::with_capacity(req.drafts.len());
             for (i, draft) in req.drafts.into_iter().enumerate() {
                 let seq = u32::try_from(first + i as u64).map_err(internal)?;
