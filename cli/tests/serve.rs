@@ -560,40 +560,23 @@ fn the_client_commands_drive_a_running_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&["--data", dir.path().to_str().unwrap()]);
     let url = format!("http://127.0.0.1:{}", server.port);
-    let (code, epic, err) = vtid_cmd(
-        &url,
-        &[
-            "create",
-            "--family",
-            "deploy",
-            "--type",
-            "epic",
-            "--description",
-            "release 7",
-            "--tenant",
-            "acme",
-            "--idempotency-key",
-            "run-1",
-        ],
-    );
+    let epic_args = [
+        "create",
+        "--family",
+        "deploy",
+        "--type",
+        "epic",
+        "--description",
+        "release 7",
+        "--tenant",
+        "acme",
+        "--idempotency-key",
+        "run-1",
+    ];
+    let (code, epic, err) = vtid_cmd(&url, &epic_args);
     assert_eq!(code, 0, "{err}");
     assert_eq!(epic, format!("VTID-{}-0001", year()));
-    let (_, again, _) = vtid_cmd(
-        &url,
-        &[
-            "create",
-            "--family",
-            "deploy",
-            "--type",
-            "epic",
-            "--description",
-            "release 7",
-            "--tenant",
-            "acme",
-            "--idempotency-key",
-            "run-1",
-        ],
-    );
+    let (_, again, _) = vtid_cmd(&url, &epic_args);
     assert_eq!(again, epic, "a retried pipeline step gets the same VTID");
     let (code, child, _) = vtid_cmd(
         &url,
