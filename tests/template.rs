@@ -1,0 +1,402 @@
+//! One source of truth for the table: `template.yaml` must declare exactly the keys,
+//! attributes, indexes, TTL attribute and stream that `shared::store::schema` declares
+//! (and `vtid serve --create-table` creates). Also: every function binary of the
+//! workspace is one function of the template, built by cargo-lambda for arm64.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+use shared::store::schema::{INDEXES, ORD, PK, SK, TTL_ATTRIBUTE};
+
+/// The table as a comparable value: what both sides must agree on.
+#[derive(Debug, PartialEq, Eq)]
+struct TableShape {
+    /// (attribute, HASH | RANGE), in key order.
+    key: Vec<(String, String)>,
+    /// (attribute, S | N | B).
+    attributes: BTreeSet<(String, String)>,
+    /// index name -> (key schema, projection type).
+    indexes: BTreeMap<String, (Vec<(String, String)>, String)>,
+    ttl_attribute: String,
+    stream_view: String,
+    billing: String,
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+/// What `shared::store::schema` declares.
+fn from_schema() -> TableShape {
+    let mut attributes = BTreeSet::from([pair(PK, "S"), pair(SK, "S"), pair(ORD, "N")]);
+    attributes.extend(INDEXES.iter().map(|i| pair(i.partition, "S")));
+    TableShape {
+        key: vec![pair(PK, "HASH"), pair(SK, "RANGE")],
+        attributes,
+        indexes: INDEXES
+            .iter()
+            .map(|i| {
+                (
+                    i.name.to_owned(),
+                    (
+                        vec![pair(i.partition, "HASH"), pair(ORD, "RANGE")],
+                        "ALL".to_owned(),
+                    ),
+                )
+            })
+            .collect(),
+        ttl_attribute: TTL_ATTRIBUTE.to_owned(),
+        stream_view: "NEW_AND_OLD_IMAGES".to_owned(),
+        billing: "PAY_PER_REQUEST".to_owned(),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let path = root().join("template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    // CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, !If) parse as tagged values.
+    serde_yaml::from_str(&text).expect("template.yaml is valid YAML")
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("template.yaml has Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("resource name").to_owned(), v))
+        .collect()
+}
+
+fn of_type<'a>(t: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .collect()
+}
+
+#[track_caller]
+fn text<'a>(v: &'a Value, what: &str) -> &'a str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{what} must be a literal string in template.yaml, found {v:?}"))
+}
+
+fn key_schema(v: &Value, what: &str) -> Vec<(String, String)> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("{what}: KeySchema must be a list"))
+        .iter()
+        .map(|k| {
+            pair(
+                text(&k["AttributeName"], "AttributeName"),
+                text(&k["KeyType"], "KeyType"),
+            )
+        })
+        .collect()
+}
+
+/// What `template.yaml` declares for its one table.
+fn from_template(t: &Value) -> TableShape {
+    let tables = of_type(t, "AWS::DynamoDB::Table");
+    assert_eq!(
+        tables.len(),
+        1,
+        "template.yaml must declare exactly one DynamoDB table"
+    );
+    let p = &tables[0].1["Properties"];
+    let definitions = p["AttributeDefinitions"]
+        .as_sequence()
+        .expect("AttributeDefinitions must be a list");
+    let attributes: BTreeSet<(String, String)> = definitions
+        .iter()
+        .map(|d| {
+            pair(
+                text(&d["AttributeName"], "AttributeName"),
+                text(&d["AttributeType"], "AttributeType"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes.len(),
+        definitions.len(),
+        "an attribute is defined twice in template.yaml"
+    );
+    let gsis = p["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("GlobalSecondaryIndexes must be a list");
+    let indexes: BTreeMap<_, _> = gsis
+        .iter()
+        .map(|g| {
+            let name = text(&g["IndexName"], "IndexName").to_owned();
+            let keys = key_schema(&g["KeySchema"], &name);
+            let projection = text(&g["Projection"]["ProjectionType"], "ProjectionType").to_owned();
+            (name, (keys, projection))
+        })
+        .collect();
+    assert_eq!(
+        indexes.len(),
+        gsis.len(),
+        "an index is declared twice in template.yaml"
+    );
+    let ttl = &p["TimeToLiveSpecification"];
+    assert_eq!(
+        ttl["Enabled"].as_bool(),
+        Some(true),
+        "TTL must be enabled in template.yaml"
+    );
+    TableShape {
+        key: key_schema(&p["KeySchema"], "table"),
+        attributes,
+        indexes,
+        ttl_attribute: text(&ttl["AttributeName"], "TTL AttributeName").to_owned(),
+        stream_view: text(
+            &p["StreamSpecification"]["StreamViewType"],
+            "StreamViewType",
+        )
+        .to_owned(),
+        billing: text(&p["BillingMode"], "BillingMode").to_owned(),
+    }
+}
+
+#[test]
+fn template_table_equals_the_schema() {
+    assert_eq!(
+        from_template(&template()),
+        from_schema(),
+        "template.yaml's table differs from shared/src/store/schema.rs (left: template, right: code)"
+    );
+}
+
+#[test]
+fn template_table_keeps_its_data() {
+    let t = template();
+    let (_, table) = of_type(&t, "AWS::DynamoDB::Table").remove(0);
+    let p = &table["Properties"];
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true),
+        "point-in-time recovery must be on"
+    );
+    assert!(
+        !p["DeletionProtectionEnabled"].is_null(),
+        "deletion protection must be set (from the DeletionProtection parameter)"
+    );
+    assert_eq!(
+        t["Parameters"]["DeletionProtection"]["Default"].as_str(),
+        Some("true"),
+        "deletion protection must default to on"
+    );
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    assert!(
+        p["TableName"].is_null(),
+        "a fixed TableName would collide on a second stack"
+    );
+}
+
+/// Every string in the template, tags included (`!Sub "${Table.Arn}/index/byAll"`).
+fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Sequence(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Mapping(m) => m.iter().for_each(|(k, v)| {
+            strings(k, out);
+            strings(v, out);
+        }),
+        Value::Tagged(t) => strings(&t.value, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn policies_name_only_declared_indexes_and_list_may_query_every_one() {
+    let t = template();
+    let names: BTreeSet<&str> = INDEXES.iter().map(|i| i.name).collect();
+    let mut all = Vec::new();
+    strings(&t["Resources"], &mut all);
+    for s in &all {
+        if let Some((_, index)) = s.split_once("/index/") {
+            assert!(
+                names.contains(index),
+                "template.yaml names index {index}, which schema.rs does not declare"
+            );
+        }
+    }
+    // The list function picks any index, so its policy must cover them all.
+    let mut list = Vec::new();
+    strings(
+        &t["Resources"]["ListFunction"]["Properties"]["Policies"],
+        &mut list,
+    );
+    let granted: BTreeSet<&str> = list
+        .iter()
+        .filter_map(|s| s.split_once("/index/").map(|(_, i)| i))
+        .collect();
+    assert_eq!(
+        granted, names,
+        "ListFunction must be allowed to query every index"
+    );
+}
+
+/// Binary name of each functions/* crate.
+fn function_binaries() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let manifest = entry.expect("entry").path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let mut in_bin = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_bin = line == "[[bin]]";
+            } else if in_bin && let Some(name) = line.strip_prefix("name") {
+                let name = name.trim_start().trim_start_matches('=').trim();
+                out.insert(name.trim_matches('"').to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Function binaries that template.yaml does not deploy yet, each with the reason. An
+/// entry must go as soon as the template deploys the binary (the test fails until then).
+const NOT_IN_TEMPLATE_YET: &[(&str, &str)] = &[];
+
+#[test]
+fn every_function_binary_is_one_arm64_function_of_the_template() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(
+        globals["Architectures"],
+        serde_yaml::from_str::<Value>("[arm64]").unwrap()
+    );
+    assert_eq!(
+        globals["CodeUri"].as_str(),
+        Some("."),
+        "CodeUri must be the workspace root"
+    );
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    let mut built = BTreeSet::new();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name} must be built by cargo-lambda"
+        );
+        let binary = text(&f["Metadata"]["BuildProperties"]["Binary"], "Binary").to_owned();
+        assert!(
+            built.insert(binary.clone()),
+            "{binary} is built by two functions"
+        );
+    }
+    let mut binaries = function_binaries();
+    assert!(
+        binaries.len() >= 10,
+        "expected the ten endpoint binaries, found {binaries:?}"
+    );
+    for (binary, why) in NOT_IN_TEMPLATE_YET {
+        assert!(
+            !built.contains(*binary),
+            "template.yaml now deploys {binary}: remove it from NOT_IN_TEMPLATE_YET"
+        );
+        if binaries.remove(*binary) {
+            eprintln!("{binary} is not in template.yaml yet: {why}");
+        }
+    }
+    assert_eq!(
+        built, binaries,
+        "template.yaml's functions (left) must be the workspace's function binaries (right)"
+    );
+}
+
+/// The table that `DynamoStore::create_table` (`vtid serve --create-table`) really
+/// creates on moto's server, read back with DescribeTable: it must equal the template.
+/// Runs when `VTID_TEST_DYNAMODB_ENDPOINT` is set, as `scripts/test` does.
+#[tokio::test]
+async fn created_table_equals_the_template() {
+    let Ok(endpoint) = std::env::var("VTID_TEST_DYNAMODB_ENDPOINT") else {
+        eprintln!(
+            "created_table_equals_the_template: VTID_TEST_DYNAMODB_ENDPOINT is not set (scripts/test sets it); compared with schema.rs only"
+        );
+        return;
+    };
+    use shared::store::dynamo::{DynamoStore, endpoint_config};
+    let table = format!("vtid-template-{}", std::process::id());
+    let sdk = endpoint_config(&endpoint, "us-east-1").await;
+    let store = DynamoStore::new(&sdk, &table);
+    store.create_table().await.expect("create the table");
+    let client = store.client();
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("DescribeTable");
+    let d = described.table().expect("a table description");
+    let pairs = |ks: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+        ks.iter()
+            .map(|k| pair(k.attribute_name(), k.key_type().as_str()))
+            .collect::<Vec<_>>()
+    };
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("DescribeTimeToLive");
+    let created = TableShape {
+        key: pairs(d.key_schema()),
+        attributes: d
+            .attribute_definitions()
+            .iter()
+            .map(|a| pair(a.attribute_name(), a.attribute_type().as_str()))
+            .collect(),
+        indexes: d
+            .global_secondary_indexes()
+            .iter()
+            .map(|g| {
+                (
+                    g.index_name().unwrap_or_default().to_owned(),
+                    (
+                        pairs(g.key_schema()),
+                        g.projection()
+                            .and_then(|p| p.projection_type())
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_default(),
+                    ),
+                )
+            })
+            .collect(),
+        ttl_attribute: ttl
+            .time_to_live_description()
+            .and_then(|t| t.attribute_name())
+            .unwrap_or_default()
+            .to_owned(),
+        stream_view: d
+            .stream_specification()
+            .and_then(|s| s.stream_view_type())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        billing: d
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str().to_owned())
+            .unwrap_or_else(|| "PAY_PER_REQUEST".to_owned()),
+    };
+    let _ = client.delete_table().table_name(&table).send().await;
+    assert_eq!(
+        created,
+        from_template(&template()),
+        "the table `vtid serve --create-table` creates (left) differs from template.yaml (right)"
+    );
+}
