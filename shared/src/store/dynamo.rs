@@ -392,9 +392,19 @@ impl DynamoStore {
         }
     }
 
-    /// Reads `vtids` in order (batches of 100, retrying unprocessed keys).
+    /// Reads `vtids` in order; any that does not exist is `NotFound`.
     async fn get_many(&self, vtids: &[Vtid]) -> Result<Vec<Record>, StoreError> {
-        let mut found: HashMap<String, Record> = HashMap::new();
+        let mut found = self.fetch(vtids).await?;
+        vtids
+            .iter()
+            .map(|v| found.remove(v).ok_or(StoreError::NotFound))
+            .collect()
+    }
+
+    /// The records among `vtids` that exist, read consistently with `BatchGetItem` (100 keys
+    /// a request, unprocessed keys retried; keys still unprocessed after that are 503).
+    async fn fetch(&self, vtids: &[Vtid]) -> Result<HashMap<Vtid, Record>, StoreError> {
+        let mut found: HashMap<Vtid, Record> = HashMap::new();
         for chunk in vtids.chunks(100) {
             let keys: Vec<Item> = chunk
                 .iter()
@@ -423,7 +433,7 @@ impl DynamoStore {
                     .flatten()
                 {
                     let r: Record = doc(item, "doc")?;
-                    found.insert(r.vtid.to_string(), r);
+                    found.insert(r.vtid, r);
                 }
                 request = out
                     .unprocessed_keys()
@@ -433,11 +443,11 @@ impl DynamoStore {
                     tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
                 }
             }
+            if request.is_some() {
+                return Err(StoreError::Unavailable("keys left unprocessed".into()));
+            }
         }
-        vtids
-            .iter()
-            .map(|v| found.remove(&v.to_string()).ok_or(StoreError::NotFound))
-            .collect()
+        Ok(found)
     }
 
     /// Reads the reasons of a refused create transaction laid out as
@@ -712,21 +722,11 @@ impl DynamoStore {
     /// Parents too many to check inside the transaction are read first: records are
     /// never deleted, so a parent that exists now exists at commit.
     async fn check_parents_outside(&self, parents: &[Vtid]) -> Result<(), StoreError> {
-        let found = self.get_many_existing(parents).await?;
-        match parents.iter().find(|p| !found.contains(p)) {
+        let found = self.fetch(parents).await?;
+        match parents.iter().find(|p| !found.contains_key(p)) {
             Some(p) => Err(StoreError::ParentNotFound(*p)),
             None => Ok(()),
         }
-    }
-
-    async fn get_many_existing(&self, vtids: &[Vtid]) -> Result<Vec<Vtid>, StoreError> {
-        let mut out = Vec::new();
-        for v in vtids {
-            if self.exists(*v).await? {
-                out.push(*v);
-            }
-        }
-        Ok(out)
     }
 }
 
