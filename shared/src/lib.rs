@@ -9,12 +9,10 @@ pub mod error;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod identity;
-pub mod lifecycle;
-pub mod record;
 pub mod store;
 pub mod telemetry;
-pub mod timestamp;
 pub mod validation;
-pub mod vtid;
 
 pub use config::App;
+// The domain types live in `vtid-model` (shared with clients); their paths stay `shared::vtid` etc.
+pub use vtid_model::{lifecycle, record, timestamp, vtid};

@@ -1,0 +1,13 @@
+//! The VTID ledger's domain types, as the API serializes them: the VTID, the record,
+//! its lifecycle and its history. Servers and clients share them; nothing here pulls
+//! in the AWS SDK or SQLite.
+
+pub mod lifecycle;
+pub mod record;
+pub mod timestamp;
+pub mod vtid;
+
+pub use lifecycle::Status;
+pub use record::{HistoryEntry, Record};
+pub use timestamp::Timestamp;
+pub use vtid::Vtid;
