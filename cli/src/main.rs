@@ -54,6 +54,10 @@ enum Command {
         /// Who may read: every authenticated caller (`all`) or only the caller's tenant (`tenant`).
         #[arg(long, env = "VTID_READS", default_value = "all", value_parser = ["all", "tenant"])]
         reads: String,
+        /// The longest one request may take, in seconds; past it the answer is 503 with
+        /// Retry-After (0.1 to 120).
+        #[arg(long, default_value_t = 10.0, value_parser = parse_budget)]
+        request_budget: f64,
     },
     /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase).
     Import {
@@ -88,6 +92,7 @@ async fn main() -> ExitCode {
             role_claim,
             tenant_claim,
             reads,
+            request_budget,
         } => {
             let auth = if jwt_hs256_secret_file.is_some() || jwks_file.is_some() {
                 match Verifier::from_files(
@@ -121,7 +126,8 @@ async fn main() -> ExitCode {
                     ReadScope::All
                 },
             };
-            let app = App::new(opened.store, identity, opened.cursor_key);
+            let app = App::new(opened.store, identity, opened.cursor_key)
+                .with_budget(std::time::Duration::from_secs_f64(request_budget));
             let mode = match auth {
                 LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
                 LocalAuth::Verify(_) => "bearer tokens are verified",
@@ -164,6 +170,13 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+    }
+}
+
+fn parse_budget(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..=120.0).contains(&v) => Ok(v),
+        _ => Err("a number of seconds from 0.1 to 120".into()),
     }
 }
 

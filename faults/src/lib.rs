@@ -300,7 +300,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
         Ok(held) => held,
         Err(answer) => {
             state.count(&operation, "conflict");
-            return Ok(respond(answer));
+            return Ok(respond(*answer));
         }
     };
     let started = Instant::now();
@@ -400,7 +400,7 @@ impl State {
         &'a self,
         operation: &str,
         items: Vec<String>,
-    ) -> Result<Option<HoldGuard<'a>>, Answer> {
+    ) -> Result<Option<HoldGuard<'a>>, Box<Answer>> {
         if items.is_empty() {
             return Ok(None);
         }
@@ -419,7 +419,7 @@ impl State {
             })
             .collect();
         if blocked.iter().any(|b| *b) {
-            return Err(if tx {
+            return Err(Box::new(if tx {
                 let reasons: Vec<&str> = blocked
                     .iter()
                     .map(|b| if *b { "TransactionConflict" } else { "None" })
@@ -431,7 +431,7 @@ impl State {
                     "TransactionConflictException",
                     "Transaction is ongoing for the item",
                 )
-            });
+            }));
         }
         for i in &items {
             let e = holds.items.entry(i.clone()).or_default();

@@ -2,6 +2,9 @@
 //! identity settings and the cursor key. Built once per cold start.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::deadline::DEFAULT_BUDGET;
 
 use crate::identity::{IdentityConfig, ReadScope};
 use crate::store::dynamo::DynamoStore;
@@ -13,6 +16,8 @@ pub struct App {
     pub identity: IdentityConfig,
     /// Signs list cursors so they cannot be forged or moved to other filters.
     pub cursor_key: Arc<CursorKey>,
+    /// The longest a request may take where no invocation deadline says less.
+    pub budget: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +34,14 @@ impl App {
             store,
             identity,
             cursor_key: Arc::new(cursor_key.into()),
+            budget: DEFAULT_BUDGET,
         }
+    }
+
+    /// The same app with another request budget (`vtid serve --request-budget`).
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The Lambda functions' configuration, from the environment `template.yaml` sets:

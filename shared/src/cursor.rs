@@ -1,5 +1,7 @@
-//! The list cursor: opaque, signed, and bound to the filters it was made for, so a
-//! tampered cursor or one sent with other filters is refused rather than misread.
+//! Cursors (list and history): opaque, signed, and bound to what they were made for (the
+//! list's filters, the history's VTID), so a tampered cursor or one sent with other
+//! filters is refused rather than misread. The payload is one position: the VTID's
+//! ordinal to continue below, or the history version to continue after.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,7 +27,17 @@ fn tag(key: &[u8], filters: &str, payload: &[u8]) -> HmacSha256 {
 
 /// A cursor that continues after `last` (exclusive) for the filters `filters`.
 pub fn encode(key: &[u8], filters: &str, last: Vtid) -> String {
-    let payload = last.ordinal().to_be_bytes();
+    encode_position(key, filters, last.ordinal())
+}
+
+pub fn decode(key: &[u8], filters: &str, cursor: &str) -> Result<Vtid, ApiError> {
+    Vtid::from_ordinal(decode_position(key, filters, cursor)?).ok_or(ApiError::InvalidCursor)
+}
+
+/// A cursor holding `position`, bound to `bound_to`.
+pub fn encode_position(key: &[u8], bound_to: &str, position: u64) -> String {
+    let filters = bound_to;
+    let payload = position.to_be_bytes();
     let sig = tag(key, filters, &payload).finalize().into_bytes();
     format!(
         "{}.{}",
@@ -34,7 +46,7 @@ pub fn encode(key: &[u8], filters: &str, last: Vtid) -> String {
     )
 }
 
-pub fn decode(key: &[u8], filters: &str, cursor: &str) -> Result<Vtid, ApiError> {
+pub fn decode_position(key: &[u8], filters: &str, cursor: &str) -> Result<u64, ApiError> {
     if cursor.len() > MAX_CURSOR_CHARS {
         return Err(ApiError::InvalidCursor);
     }
@@ -49,7 +61,7 @@ pub fn decode(key: &[u8], filters: &str, cursor: &str) -> Result<Vtid, ApiError>
         .verify_slice(&sig)
         .map_err(|_| ApiError::InvalidCursor)?;
     let bytes: [u8; 8] = payload.try_into().map_err(|_| ApiError::InvalidCursor)?;
-    Vtid::from_ordinal(u64::from_be_bytes(bytes)).ok_or(ApiError::InvalidCursor)
+    Ok(u64::from_be_bytes(bytes))
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ impl Detail {
     }
 }
 
+/// What `Retry-After` says on a 503 or a 409 `idempotency_in_progress`.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request body is not valid")]
@@ -44,16 +47,23 @@ pub enum ApiError {
     InvalidTransition(InvalidTransition),
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyConflict,
+    #[error(
+        "a request with this Idempotency-Key is still in progress; retry shortly to get its result"
+    )]
+    IdempotencyInProgress,
     #[error("the record is at version {current}, not the version given in If-Match")]
     VersionMismatch { current: u64 },
     #[error("parent VTID {0} does not exist")]
     ParentNotFound(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The store is throttled, unreachable or too slow for the request's deadline. The
+    /// text is the cause, for the log only.
     #[error("the ledger's store is not reachable right now; retry shortly")]
-    Unavailable,
+    Unavailable(String),
+    /// A bug. The text is the cause, for the log only.
     #[error("an internal error occurred; it has been logged")]
-    Internal,
+    Internal(String),
 }
 
 impl ApiError {
@@ -67,12 +77,14 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::InvalidTransition(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
+            ApiError::InvalidTransition(_)
+            | ApiError::IdempotencyConflict
+            | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::ParentNotFound(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -88,11 +100,12 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::InvalidTransition(_) => "invalid_transition",
             ApiError::IdempotencyConflict => "idempotency_conflict",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::VersionMismatch { .. } => "version_mismatch",
             ApiError::ParentNotFound(_) => "parent_not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Unavailable => "unavailable",
-            ApiError::Internal => "internal",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
         }
     }
 
@@ -119,6 +132,22 @@ impl ApiError {
                 format!("{}: check {}", self, fields.join(", "))
             }
             _ => self.to_string(),
+        }
+    }
+
+    /// Seconds a caller should wait before trying again, for the answers worth retrying.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::Unavailable(_) | ApiError::IdempotencyInProgress => Some(RETRY_AFTER_SECONDS),
+            _ => None,
+        }
+    }
+
+    /// The internal cause behind a 5xx, for the log.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            ApiError::Unavailable(c) | ApiError::Internal(c) => Some(c),
+            _ => None,
         }
     }
 

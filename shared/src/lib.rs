@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod cursor;
+pub mod deadline;
 pub mod error;
 #[cfg(feature = "events")]
 pub mod events;

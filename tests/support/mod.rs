@@ -129,6 +129,27 @@ impl Api {
     }
 }
 
+/// A deadline for store calls made directly by a test.
+pub fn deadline() -> shared::deadline::Deadline {
+    shared::deadline::Deadline::after(std::time::Duration::from_secs(10))
+}
+
+/// A validated draft of a create body.
+pub fn draft(body: &Value) -> shared::record::Draft {
+    shared::validation::parse_create(body, None, "").expect("a valid create body")
+}
+
+/// A create request for the store itself.
+pub fn create_request(drafts: Vec<shared::record::Draft>) -> shared::store::CreateRequest {
+    shared::store::CreateRequest {
+        drafts,
+        by: "t".into(),
+        now: shared::timestamp::Timestamp::now(),
+        idempotency: None,
+        deadline: deadline(),
+    }
+}
+
 /// A minimal valid create body.
 pub fn body(family: &str) -> Value {
     json!({"taskFamily": family, "taskType": "task", "description": "something to do", "tenant": "acme"})

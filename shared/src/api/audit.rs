@@ -4,14 +4,15 @@ use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
-use super::{reply, request_id, respond};
+use super::{Call, reply};
 use crate::App;
 use crate::error::ApiError;
 use crate::timestamp::Timestamp;
 use crate::vtid::MIN_YEAR;
 
 pub async fn audit(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(inner(app, &req)).await
 }
 
 async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -6,8 +6,9 @@ use http::header::{HeaderValue, LOCATION};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-use super::{fingerprint, idempotency_key, json_body, reply, request_id, respond, with_etag};
+use super::{Call, fingerprint, idempotency_key, json_body, reply, with_etag};
 use crate::App;
+use crate::deadline::Deadline;
 use crate::error::{ApiError, Detail};
 use crate::identity::Caller;
 use crate::record::Draft;
@@ -16,27 +17,40 @@ use crate::timestamp::Timestamp;
 use crate::validation::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ITEMS, MAX_BODY_BYTES, parse_create};
 
 pub async fn create(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), create_inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(create_inner(app, &req, call.deadline)).await
 }
 
 pub async fn batch(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), batch_inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(batch_inner(app, &req, call.deadline)).await
 }
 
-async fn create_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn create_inner(
+    app: &App,
+    req: &Request,
+    deadline: Deadline,
+) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let body = json_body(req, MAX_BODY_BYTES)?;
     let key = idempotency_key(req)?;
     let draft =
         parse_create(&body, caller.tenant.as_deref(), "").map_err(ApiError::InvalidPayload)?;
     caller.check_create(&draft.tenant)?;
-    let outcome =
-        store_create(app, &caller, vec![draft], key, fingerprint("create", &body)).await?;
+    let outcome = store_create(
+        app,
+        &caller,
+        vec![draft],
+        key,
+        fingerprint("create", &body),
+        deadline,
+    )
+    .await?;
     let record = outcome
         .records
         .into_iter()
         .next()
-        .ok_or(ApiError::Internal)?;
+        .ok_or_else(|| ApiError::Internal("a create returned no record".into()))?;
     let status = if outcome.replayed {
         StatusCode::OK
     } else {
@@ -52,7 +66,11 @@ async fn create_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiErr
     Ok(replayed(with_etag(res, &record), outcome.replayed))
 }
 
-async fn batch_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn batch_inner(
+    app: &App,
+    req: &Request,
+    deadline: Deadline,
+) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let body = json_body(req, MAX_BATCH_BODY_BYTES)?;
     let key = idempotency_key(req)?;
@@ -76,7 +94,15 @@ async fn batch_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
             ))
         })?;
     }
-    let outcome = store_create(app, &caller, drafts, key, fingerprint("batch", &body)).await?;
+    let outcome = store_create(
+        app,
+        &caller,
+        drafts,
+        key,
+        fingerprint("batch", &body),
+        deadline,
+    )
+    .await?;
     let status = if outcome.replayed {
         StatusCode::OK
     } else {
@@ -129,6 +155,7 @@ async fn store_create(
     drafts: Vec<Draft>,
     key: Option<String>,
     fingerprint: String,
+    deadline: Deadline,
 ) -> Result<CreateOutcome, ApiError> {
     // Keys belong to the caller's tenant; a caller without one uses the body's.
     let scope = caller
@@ -146,6 +173,7 @@ async fn store_create(
         by: caller.name.clone(),
         now: Timestamp::now(),
         idempotency,
+        deadline: deadline.for_store(),
     };
     Ok(app.store.create(req).await?)
 }

@@ -6,16 +6,18 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::{SERVICE, error_response, reply};
+use super::{Call, SERVICE, error_response, reply};
 use crate::App;
 use crate::error::ApiError;
 use crate::timestamp::Timestamp;
 
 const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub async fn health(app: &App, _req: Request) -> Response<Body> {
+pub async fn health(app: &App, req: Request) -> Response<Body> {
+    let call = Call::new(app, &req);
     let started = Instant::now();
-    let ping = tokio::time::timeout(STORE_TIMEOUT, app.store.ping()).await;
+    let limit = STORE_TIMEOUT.min(call.deadline.remaining());
+    let ping = tokio::time::timeout(limit, app.store.ping()).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let timestamp = Timestamp::now();
     match ping {
@@ -27,10 +29,12 @@ pub async fn health(app: &App, _req: Request) -> Response<Body> {
             }),
         ),
         failed => {
-            if let Ok(Err(e)) = failed {
-                tracing::warn!(cause = %e, "health check: store unreachable");
-            }
-            let err = ApiError::Unavailable;
+            let cause = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer within {} ms", limit.as_millis()),
+            };
+            tracing::warn!(request_id = %call.request_id, %cause, "health check: store unreachable");
+            let err = ApiError::Unavailable(cause);
             let mut res = error_response(&err);
             *res.body_mut() = Body::from(
                 json!({

@@ -5,7 +5,8 @@ use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
-use super::{reply, request_id, respond};
+use super::page::fit_page;
+use super::{Call, parse_limit, reply};
 use crate::App;
 use crate::cursor;
 use crate::error::{ApiError, Detail};
@@ -21,7 +22,8 @@ const KNOWN: &str =
     "taskFamily, status, tenant, assignedTo, parentVtid, year, includeTest, limit, cursor";
 
 pub async fn list(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(inner(app, &req)).await
 }
 
 async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -48,13 +50,12 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         query.after = Some(cursor::decode(key, &bound_to, &c)?);
     }
     let page = app.store.list(&query).await?;
-    let next = match (page.more, page.records.last()) {
-        (true, Some(last)) => Some(cursor::encode(key, &bound_to, last.vtid)),
-        _ => None,
-    };
+    let fitted = fit_page(page.records, |r| r.vtid);
+    let next = fitted.cut_after.or(page.next);
+    let next = next.map(|v| cursor::encode(key, &bound_to, v));
     Ok(reply(
         StatusCode::OK,
-        &json!({"ok": true, "count": page.records.len(), "data": page.records, "nextCursor": next}),
+        &json!({"ok": true, "count": fitted.items.len(), "data": fitted.items, "nextCursor": next}),
     ))
 }
 
@@ -157,12 +158,13 @@ fn parse(req: &Request) -> Result<(ListQuery, Option<String>), ApiError> {
                 "false" => Ok(()),
                 _ => Err(Detail::new(k, "must be true or false")),
             },
-            "limit" => v
-                .parse::<usize>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l) && v.len() <= 3)
-                .map(|l| limit = l)
-                .ok_or_else(|| Detail::new(k, "must be a whole number from 1 to 200")),
+            "limit" => match parse_limit(k, v, MAX_LIMIT) {
+                Ok(l) => {
+                    limit = l;
+                    Ok(())
+                }
+                Err(_) => Err(Detail::new(k, "must be a whole number from 1 to 200")),
+            },
             "cursor" => {
                 cursor_text = Some(v.to_owned());
                 Ok(())

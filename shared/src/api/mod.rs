@@ -6,6 +6,7 @@ mod create;
 mod health;
 mod history;
 mod list;
+mod page;
 mod read;
 pub mod router;
 mod update;
@@ -19,6 +20,8 @@ pub use read::{get, head};
 pub use router::{fallback, route};
 pub use update::update;
 
+use std::future::Future;
+
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use lambda_http::request::RequestContext;
@@ -26,6 +29,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::App;
+use crate::deadline::{Deadline, Expired, LAMBDA_MARGIN};
 use crate::error::{ApiError, Detail};
 use crate::record::Record;
 use crate::vtid::Vtid;
@@ -43,14 +48,14 @@ pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
     res
 }
 
-/// The error body of SPEC section 5; a 503 also says when to retry.
+/// The error body of SPEC section 5; a 503 or a 409 in progress also says when to retry.
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let details: Vec<Detail> = err.details();
     let body = json!({"ok": false, "error": err.message(), "code": err.code(), "details": details});
     let mut res = reply(err.status(), &body);
-    if matches!(err, ApiError::Unavailable) {
+    if let Some(seconds) = err.retry_after() {
         res.headers_mut()
-            .insert("Retry-After", HeaderValue::from_static("1"));
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     if let ApiError::MethodNotAllowed(_) = err {
         res.headers_mut()
@@ -59,15 +64,68 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     res
 }
 
-/// Runs a handler body and turns its error into the API's error response.
-pub fn respond(req_id: &str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    match result {
-        Ok(res) => res,
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::warn!(request_id = req_id, code = err.code(), "request failed");
+/// One API call: its request ID and its deadline.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub request_id: String,
+    pub deadline: Deadline,
+}
+
+impl Call {
+    /// The call `req` makes of `app`: the invocation's deadline less a margin on Lambda,
+    /// the app's budget elsewhere.
+    pub fn new(app: &App, req: &Request) -> Self {
+        let deadline = match req.lambda_context_ref() {
+            Some(ctx) if ctx.deadline > 0 => {
+                Deadline::for_invocation(ctx.deadline, LAMBDA_MARGIN, app.budget)
             }
-            error_response(&err)
+            _ => Deadline::after(app.budget),
+        };
+        Self {
+            request_id: request_id(req),
+            deadline,
+        }
+    }
+
+    /// Runs a handler body until the deadline and turns its error into the API's error
+    /// response, logging the cause of a 5xx once, with the request ID.
+    pub async fn respond(
+        &self,
+        work: impl Future<Output = Result<Response<Body>, ApiError>>,
+    ) -> Response<Body> {
+        match self.outcome(work).await {
+            Ok(res) => res,
+            Err(err) => error_response(&err),
+        }
+    }
+
+    /// The handler's result within the deadline, its failure logged.
+    pub async fn outcome<T>(
+        &self,
+        work: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let result = match self.deadline.bound(work).await {
+            Ok(r) => r,
+            Err(Expired) => Err(ApiError::Unavailable(
+                "the request's deadline passed".into(),
+            )),
+        };
+        if let Err(err) = &result {
+            self.log(err);
+        }
+        result
+    }
+
+    fn log(&self, err: &ApiError) {
+        let cause = err.cause().unwrap_or("");
+        match err.status() {
+            s if s == http::StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(request_id = %self.request_id, code = err.code(), cause, "request failed")
+            }
+            s if s.is_server_error() => {
+                tracing::error!(request_id = %self.request_id, code = err.code(), cause, "request failed")
+            }
+            _ => {}
         }
     }
 }
@@ -133,6 +191,18 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Api
         .to_str()
         .map(Some)
         .map_err(|_| ApiError::invalid_payload(name, "must be printable ASCII"))
+}
+
+/// A page size: 1 to `max`, in plain digits (no sign, no spaces).
+pub fn parse_limit(field: &str, v: &str, max: usize) -> Result<usize, ApiError> {
+    let digits = !v.is_empty() && v.len() <= 4 && v.bytes().all(|b| b.is_ascii_digit());
+    match v.parse::<usize>() {
+        Ok(l) if digits && (1..=max).contains(&l) => Ok(l),
+        _ => Err(ApiError::invalid_query(
+            field,
+            format!("must be a whole number from 1 to {max}"),
+        )),
+    }
 }
 
 /// `Idempotency-Key`: 1 to 255 printable ASCII characters.

@@ -4,13 +4,14 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::{path_vtid, reply, request_id, respond, with_etag};
+use super::{Call, path_vtid, reply, with_etag};
 use crate::App;
 use crate::error::ApiError;
 use crate::identity::ReadScope;
 
 pub async fn get(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), get_inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(get_inner(app, &req)).await
 }
 
 async fn get_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -26,16 +27,19 @@ async fn get_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError>
     }
 }
 
+/// HEAD answers with a status and no body; a 503 still says when to retry.
 pub async fn head(app: &App, req: Request) -> Response<Body> {
-    let status = match head_inner(app, &req).await {
-        Ok(s) => s,
-        Err(e) => e.status(),
-    };
+    let call = Call::new(app, &req);
     let mut res = Response::new(Body::Empty);
-    *res.status_mut() = status;
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        res.headers_mut()
-            .insert("Retry-After", http::HeaderValue::from_static("1"));
+    match call.outcome(head_inner(app, &req)).await {
+        Ok(status) => *res.status_mut() = status,
+        Err(e) => {
+            *res.status_mut() = e.status();
+            if let Some(seconds) = e.retry_after() {
+                res.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+            }
+        }
     }
     res
 }

@@ -4,18 +4,20 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::{if_match, json_body, path_vtid, reply, request_id, respond, with_etag};
+use super::{Call, if_match, json_body, path_vtid, reply, with_etag};
 use crate::App;
+use crate::deadline::Deadline;
 use crate::error::ApiError;
 use crate::store::UpdateRequest;
 use crate::timestamp::Timestamp;
 use crate::validation::{MAX_BODY_BYTES, parse_patch};
 
 pub async fn update(app: &App, req: Request) -> Response<Body> {
-    respond(&request_id(&req), inner(app, &req).await)
+    let call = Call::new(app, &req);
+    call.respond(inner(app, &req, call.deadline)).await
 }
 
-async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn inner(app: &App, req: &Request, deadline: Deadline) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let vtid = path_vtid(req)?;
     let if_match = if_match(req)?;
@@ -29,6 +31,7 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             tenant_guard: caller.update_guard(),
             by: caller.name.clone(),
             now: Timestamp::now(),
+            deadline: deadline.for_store(),
         })
         .await
         .map_err(|e| match e {

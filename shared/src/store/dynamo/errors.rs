@@ -1,0 +1,307 @@
+//! One place that reads DynamoDB's failures: what an SDK error means for the caller, what
+//! a cancelled transaction's reasons say, and the one backoff every retry uses.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::CancellationReason;
+
+use super::super::StoreError;
+use super::item::Item;
+use crate::deadline::{Deadline, Expired};
+
+/// What a failed request (after the SDK's own retries) means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Refused before it was applied, worth another try after a pause: throttling, or a
+    /// plain write meeting an item that a transaction holds.
+    Busy(String),
+    /// Maybe applied, maybe not: a timeout, a lost connection, a 5xx, a transaction still
+    /// in progress. Sending the same transaction again with the same token tells.
+    Unknown(String),
+    /// A request this code should never send (a bug): 500.
+    Bug(String),
+}
+
+/// Codes DynamoDB answers when it refused a request for load or contention.
+const BUSY: [&str; 5] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    // A single-item write on an item that an in-flight transaction holds.
+    "TransactionConflictException",
+    // The table or index is being created or is gone: nothing was applied.
+    "ResourceNotFoundException",
+];
+
+/// Codes that mean this code sent something wrong.
+const BUG: [&str; 4] = [
+    "ValidationException",
+    "SerializationException",
+    "IdempotentParameterMismatchException",
+    "ItemCollectionSizeLimitExceededException",
+];
+
+pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    e: &SdkError<E, R>,
+) -> Failure {
+    let what = || match e.code() {
+        Some(code) => format!("{code}: {}", e.message().unwrap_or("")),
+        None => format!("{e:?}"),
+    };
+    match e {
+        SdkError::ConstructionFailure(_) => Failure::Bug(what()),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Unknown(what())
+        }
+        _ => match e.code() {
+            Some(c) if BUSY.contains(&c) => Failure::Busy(what()),
+            Some(c) if BUG.contains(&c) => Failure::Bug(what()),
+            // InternalServerError, ServiceUnavailable, TransactionInProgressException, and
+            // anything unknown: the write may have happened.
+            _ => Failure::Unknown(what()),
+        },
+    }
+}
+
+impl From<Failure> for StoreError {
+    /// Nothing DynamoDB can answer is a 500 unless this code sent it something wrong.
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Busy(c) | Failure::Unknown(c) => StoreError::Unavailable(c),
+            Failure::Bug(c) => StoreError::Internal(c),
+        }
+    }
+}
+
+/// An SDK error as a store error, for calls that are not retried here.
+pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    classify(&e).into()
+}
+
+/// Why a transaction was cancelled, item by item (in the order the items were sent).
+#[derive(Clone, Debug)]
+pub struct Cancellation {
+    reasons: Vec<CancellationReason>,
+}
+
+/// What a cancellation says as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelKind {
+    /// At least one condition failed: a fact about that item, whatever else happened.
+    Condition,
+    /// Another transaction held an item; nothing failed its condition (as far as was
+    /// checked). The same write may succeed after a pause.
+    Conflict,
+    Throttled,
+    Other(String),
+}
+
+impl Cancellation {
+    pub fn new(reasons: Vec<CancellationReason>) -> Self {
+        Self { reasons }
+    }
+
+    pub fn code(&self, i: usize) -> &str {
+        self.reasons.get(i).and_then(|r| r.code()).unwrap_or("None")
+    }
+
+    pub fn failed_condition(&self, i: usize) -> bool {
+        self.code(i) == "ConditionalCheckFailed"
+    }
+
+    /// The item as it was when its condition failed (`ALL_OLD`).
+    pub fn item(&self, i: usize) -> Option<&Item> {
+        self.reasons.get(i).and_then(|r| r.item())
+    }
+
+    pub fn kind(&self) -> CancelKind {
+        let codes: Vec<&str> = (0..self.reasons.len()).map(|i| self.code(i)).collect();
+        if codes.contains(&"ConditionalCheckFailed") {
+            CancelKind::Condition
+        } else if codes.contains(&"TransactionConflict") {
+            CancelKind::Conflict
+        } else if codes.iter().any(|c| {
+            matches!(
+                *c,
+                "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded"
+            )
+        }) {
+            CancelKind::Throttled
+        } else {
+            CancelKind::Other(codes.join(","))
+        }
+    }
+
+    /// Whether every condition was evaluated, so a `None` reason proves its condition
+    /// held: only when no item was refused for a conflict or throttling (DynamoDB may
+    /// stop checking conditions when it meets one).
+    pub fn conditions_evaluated(&self) -> bool {
+        (0..self.reasons.len()).all(|i| matches!(self.code(i), "None" | "ConditionalCheckFailed"))
+    }
+}
+
+/// Full-jitter exponential backoff (AWS's recommendation for contended writes), never
+/// sleeping past the deadline.
+#[derive(Clone, Debug, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    pub const BASE: Duration = Duration::from_millis(10);
+    pub const CAP: Duration = Duration::from_millis(400);
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next pause: uniform in `0 ..= min(CAP, BASE * 2^attempt)`.
+    pub fn next_pause(&mut self) -> Duration {
+        let ceiling = Self::BASE
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(Self::CAP);
+        self.attempt += 1;
+        Duration::from_millis(fastrand::u64(0..=ceiling.as_millis() as u64))
+    }
+
+    pub async fn pause(&mut self, deadline: Deadline) -> Result<(), Expired> {
+        let pause = self.next_pause();
+        deadline.sleep(pause).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{
+        InternalServerError, ProvisionedThroughputExceededException, TransactionConflictException,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(status).expect("status"),
+            SdkBody::empty(),
+        )
+    }
+
+    fn service(err: PutItemError, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        SdkError::service_error(err, response(status))
+    }
+
+    fn meta(code: &str) -> aws_sdk_dynamodb::error::ErrorMetadata {
+        aws_sdk_dynamodb::error::ErrorMetadata::builder()
+            .code(code)
+            .build()
+    }
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn throttling_and_conflicts_are_busy() {
+        let throttled = service(
+            PutItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .meta(meta("ProvisionedThroughputExceededException"))
+                    .build(),
+            ),
+            400,
+        );
+        assert!(matches!(classify(&throttled), Failure::Busy(_)));
+        let conflict = service(
+            PutItemError::TransactionConflictException(
+                TransactionConflictException::builder()
+                    .meta(meta("TransactionConflictException"))
+                    .build(),
+            ),
+            400,
+        );
+        assert!(matches!(classify(&conflict), Failure::Busy(_)));
+        assert!(matches!(
+            StoreError::from(classify(&conflict)),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn server_errors_timeouts_and_lost_connections_are_unknown_outcomes() {
+        let internal = service(
+            PutItemError::InternalServerError(
+                InternalServerError::builder()
+                    .meta(meta("InternalServerError"))
+                    .build(),
+            ),
+            500,
+        );
+        assert!(matches!(classify(&internal), Failure::Unknown(_)));
+        let timeout: SdkError<PutItemError, HttpResponse> =
+            SdkError::timeout_error("attempt timed out");
+        assert!(matches!(classify(&timeout), Failure::Unknown(_)));
+        let lost: SdkError<PutItemError, HttpResponse> = SdkError::dispatch_failure(
+            ConnectorError::io("connection closed before message completed".into()),
+        );
+        assert!(matches!(classify(&lost), Failure::Unknown(_)));
+        assert!(matches!(
+            StoreError::from(classify(&lost)),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn cancellation_reasons_say_what_happened() {
+        let c = Cancellation::new(vec![reason("None"), reason("ConditionalCheckFailed")]);
+        assert_eq!(c.kind(), CancelKind::Condition);
+        assert!(c.failed_condition(1) && !c.failed_condition(0));
+        assert!(c.conditions_evaluated());
+        let c = Cancellation::new(vec![reason("None"), reason("TransactionConflict")]);
+        assert_eq!(c.kind(), CancelKind::Conflict);
+        assert!(
+            !c.conditions_evaluated(),
+            "a None beside a conflict proves nothing"
+        );
+        let c = Cancellation::new(vec![reason("ThrottlingError"), reason("None")]);
+        assert_eq!(c.kind(), CancelKind::Throttled);
+        let c = Cancellation::new(vec![reason("ValidationError")]);
+        assert_eq!(c.kind(), CancelKind::Other("ValidationError".into()));
+        // A failed condition is a fact even beside a conflict.
+        let c = Cancellation::new(vec![
+            reason("ConditionalCheckFailed"),
+            reason("TransactionConflict"),
+        ]);
+        assert_eq!(c.kind(), CancelKind::Condition);
+    }
+
+    #[test]
+    fn backoff_grows_with_full_jitter_up_to_its_cap() {
+        let mut b = Backoff::new();
+        for attempt in 0..12u32 {
+            let p = b.next_pause();
+            let ceiling = Backoff::BASE.saturating_mul(1 << attempt).min(Backoff::CAP);
+            assert!(p <= ceiling, "attempt {attempt}: {p:?} > {ceiling:?}");
+        }
+        assert_eq!(b.attempt, 12);
+        let pauses: Vec<Duration> = (0..200).map(|_| b.next_pause()).collect();
+        assert!(
+            pauses.iter().any(|p| *p < Backoff::CAP / 2),
+            "jittered, not fixed"
+        );
+    }
+
+    #[tokio::test]
+    async fn backoff_never_sleeps_past_the_deadline() {
+        let mut b = Backoff { attempt: 30 };
+        // The pause would be up to CAP; the deadline comes first and is reported.
+        let deadline = Deadline::after(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(b.pause(deadline).await, Err(Expired));
+    }
+}

@@ -1,0 +1,189 @@
+//! The DynamoDB store: one table (see `schema`), sequencing by conditional writes on a
+//! per-year counter item, every multi-item change in one `TransactWriteItems`.
+//!
+//! Read it in this order: `item` (how things look in the table), `errors` (what
+//! DynamoDB's failures mean, and the one backoff), `transact` (sending a transaction
+//! until its outcome is known), `sequencing` (a create, step by step), `lease` (the
+//! idempotency key's protocol), `update` (PATCH), `reads` and `query` (everything that
+//! reads), `import` and `table`.
+
+mod errors;
+mod import;
+mod item;
+mod lease;
+mod query;
+mod reads;
+mod sequencing;
+mod table;
+mod transact;
+mod update;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+
+pub use sequencing::CONTENTION_WINDOW;
+
+use super::{
+    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery, Page,
+    Store, StoreError, UpdateOutcome, UpdateRequest,
+};
+use crate::record::Record;
+use crate::vtid::Vtid;
+
+/// The SDK's own limits on one call. Our deadlines bound the whole request; these make a
+/// hung connection or a lost answer fail fast enough to be retried inside it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The SDK retries throttling, 5xx and lost connections itself this many times in all,
+/// with short jittered pauses (DynamoDB answers in milliseconds).
+const SDK_ATTEMPTS: u32 = 3;
+const SDK_INITIAL_BACKOFF: Duration = Duration::from_millis(20);
+const SDK_MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Counts every request sent to DynamoDB, SDK retries included: the benchmark's round trips.
+#[derive(Debug, Default)]
+struct CountRequests(Arc<AtomicU64>);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    sequencer: sequencing::Sequencer,
+    requests: Arc<AtomicU64>,
+}
+
+impl DynamoStore {
+    /// The store over `table`, with a client built from `config` (once per cold start).
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let requests = Arc::new(AtomicU64::new(0));
+        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(CountRequests(requests.clone()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(SDK_ATTEMPTS)
+                    .with_initial_backoff(SDK_INITIAL_BACKOFF)
+                    .with_max_backoff(SDK_MAX_BACKOFF),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            table: table.into(),
+            sequencer: sequencing::Sequencer::default(),
+            requests,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Requests sent so far (SDK retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create(&self, req: CreateRequest) -> Result<CreateOutcome, StoreError> {
+        self.create_records(req).await
+    }
+
+    async fn get(&self, vtid: Vtid) -> Result<Option<Record>, StoreError> {
+        self.get_record(vtid).await
+    }
+
+    async fn exists(&self, vtid: Vtid) -> Result<bool, StoreError> {
+        self.record_exists(vtid).await
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, StoreError> {
+        self.update_record(req).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.list_page(query).await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<HistoryPage>, StoreError> {
+        self.history_page(query).await
+    }
+
+    async fn audit(&self, year: u16) -> Result<Audit, StoreError> {
+        self.audit_year(year).await
+    }
+
+    async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
+        self.import_one(record).await
+    }
+
+    async fn advance_counter(
+        &self,
+        year: u16,
+        to: u64,
+        imported: &[u64],
+    ) -> Result<(), StoreError> {
+        self.move_counter(year, to, imported).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.touch().await
+    }
+}
+
+/// SDK configuration for a DynamoDB-compatible endpoint (moto's server, a local
+/// emulator, a VPC endpoint). Without credentials in the environment it uses fixed
+/// placeholder ones, which such local servers accept.
+pub async fn endpoint_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()));
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none()
+    {
+        loader = loader.credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "vtid-local",
+        ));
+    }
+    loader.load().await
+}

@@ -1,0 +1,45 @@
+//! The embedded store's tables and indexes (the indexes mirror DynamoDB's GSIs).
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    year INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    vtid TEXT NOT NULL UNIQUE,
+    task_family TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    assigned_to TEXT,
+    parent_vtid TEXT,
+    is_test INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (year, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_task_family ON records (task_family, year, seq);
+CREATE INDEX IF NOT EXISTS records_by_status ON records (status, year, seq);
+CREATE INDEX IF NOT EXISTS records_by_tenant ON records (tenant, year, seq);
+CREATE INDEX IF NOT EXISTS records_by_assigned_to ON records (assigned_to, year, seq);
+CREATE INDEX IF NOT EXISTS records_by_parent_vtid ON records (parent_vtid, year, seq);
+CREATE TABLE IF NOT EXISTS history (
+    vtid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (vtid, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (year INTEGER PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS skipped (
+    year INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (year, first)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    vtids TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
