@@ -1,8 +1,9 @@
 //! A loopback proxy between the AWS SDK and a DynamoDB-compatible server (moto's, served
 //! one request at a time) that fails the way DynamoDB really does, which moto never does:
 //!
-//! - **Conflicts.** Each write holds its items for [`Config::hold`] (DynamoDB holds a
-//!   transaction's items while it is in progress). A transaction meeting a held item is
+//! - **Conflicts.** Each write holds its items while it is applied and for
+//!   [`Config::hold`] after (DynamoDB holds a transaction's items while it is in
+//!   progress). Requests reach the upstream one at a time, as moto must be served. A transaction meeting a held item is
 //!   cancelled with `TransactionConflict` for that item (`None` for the others); a plain
 //!   write meeting an item held by a transaction gets `TransactionConflictException`.
 //! - **Faults** by chance or by script ([`Rule`]): throttling
@@ -109,6 +110,7 @@ struct State {
     tokens: Mutex<HashMap<String, TokenState>>,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
+    turn: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +152,7 @@ impl FaultProxy {
             holds: Mutex::new(Holds::default()),
             tokens: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
+            turn: tokio::sync::Mutex::new(()),
         });
         let task = tokio::spawn(serve(listener, state.clone()));
         Ok(Self {
@@ -275,6 +278,19 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
             "Internal server error",
         )),
         Some(Fault::Conflict) => Some(conflict(&operation, &json)),
+        Some(Fault::ConflictAt(at)) if wire::is_transaction(&operation) => {
+            let n = json["TransactItems"].as_array().map_or(1, Vec::len);
+            let reasons: Vec<&str> = (0..n)
+                .map(|i| {
+                    if i == at {
+                        "TransactionConflict"
+                    } else {
+                        "None"
+                    }
+                })
+                .collect();
+            Some(wire::cancelled(&reasons))
+        }
         Some(Fault::ThrottledCancellation) if wire::is_transaction(&operation) => {
             let n = json["TransactItems"].as_array().map_or(1, Vec::len);
             Some(wire::cancelled(&vec!["ThrottlingError"; n]))
@@ -296,6 +312,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
     } else {
         Vec::new()
     };
+    // The upstream serves one request at a time; taking turns here makes "in flight" mean
+    // being applied (and `hold` after), not waiting in the upstream's queue.
+    let turn = state.turn.lock().await;
     let held = match state.hold(&operation, items) {
         Ok(held) => held,
         Err(answer) => {
@@ -303,14 +322,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
             return Ok(respond(*answer));
         }
     };
-    let started = Instant::now();
     let answer = state
         .forward(parts.method, &parts.headers, body.clone())
         .await;
+    drop(turn);
     state.count(&operation, "forwarded");
     if let Some(held) = held {
-        // Keep the items in flight as long as DynamoDB would.
-        tokio::time::sleep(state.config.hold.saturating_sub(started.elapsed())).await;
+        // The items stay in flight a while after the write, as DynamoDB's do.
+        tokio::time::sleep(state.config.hold).await;
         drop(held);
     }
     if let Some(t) = token.take() {

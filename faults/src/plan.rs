@@ -16,6 +16,10 @@ pub enum Fault {
     /// A transaction cancelled with `TransactionConflict` on every item, or for a plain
     /// write `TransactionConflictException`; not applied.
     Conflict,
+    /// A transaction cancelled with `TransactionConflict` on the item at this position
+    /// only (`None` for the others, as DynamoDB reports items it did not get to); not
+    /// applied.
+    ConflictAt(usize),
     /// A transaction cancelled with `ThrottlingError` on every item; not applied.
     ThrottledCancellation,
     /// Applied, then the connection is closed without an answer (a lost answer).
@@ -34,6 +38,7 @@ impl Fault {
             Fault::ProvisionedThroughputExceeded => "provisionedThroughputExceeded",
             Fault::InternalError => "internalError",
             Fault::Conflict => "conflict",
+            Fault::ConflictAt(_) => "conflictAt",
             Fault::ThrottledCancellation => "throttledCancellation",
             Fault::DropAfterApply => "dropAfterApply",
             Fault::Hang => "hang",
@@ -41,8 +46,11 @@ impl Fault {
         }
     }
 
-    /// Parses `name` or `delay:MS`, the form the control endpoint and the CLI take.
+    /// Parses `name`, `conflictAt:INDEX` or `delay:MS`, the form the control endpoint and the CLI take.
     pub fn parse(s: &str) -> Option<Fault> {
+        if let Some(i) = s.strip_prefix("conflictAt:") {
+            return i.parse().ok().map(Fault::ConflictAt);
+        }
         if let Some(ms) = s.strip_prefix("delay:") {
             return ms
                 .parse()
@@ -196,8 +204,8 @@ impl Chances {
 /// How the proxy behaves.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// How long a write holds its items (DynamoDB holds a transaction's items while it is
-    /// in progress). Zero turns conflicts off.
+    /// How long a write still holds its items after it was applied (DynamoDB holds a
+    /// transaction's items while it is in progress). Zero turns conflicts off.
     pub hold: Duration,
     /// Whether a transaction meeting an item held by a plain write is cancelled too (the
     /// stricter reading; DynamoDB documents only transaction-on-transaction).

@@ -59,6 +59,59 @@ pub async fn dynamo_on(table: &str) -> DynamoStore {
     DynamoStore::new(&sdk, table)
 }
 
+/// A moto server of the test's own, for tests that send many transactions (moto copies
+/// its tables on each one, so its memory grows) or put the fault proxy in front of it.
+/// Started from the virtual environment `scripts/test` prepares; stopped when dropped.
+pub struct Moto {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace root")
+            .to_owned();
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let port_file = dir.path().join("port");
+        let child = std::process::Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("scripts/moto_server.py"))
+            .arg(&port_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto's server from .venv (run the tests with ./scripts/test)");
+        for _ in 0..300 {
+            if let Ok(port) = std::fs::read_to_string(&port_file)
+                && !port.is_empty()
+            {
+                return Self {
+                    child,
+                    url: format!("http://127.0.0.1:{}", port.trim()),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto's server did not start");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DynamoDB store on `table` at `endpoint`: another process's view (its own client).
+pub async fn dynamo_at(endpoint: &str, table: &str) -> DynamoStore {
+    let sdk = endpoint_config(endpoint, "us-east-1").await;
+    DynamoStore::new(&sdk, table)
+}
+
 /// Which store a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
