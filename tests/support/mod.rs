@@ -76,7 +76,7 @@ impl Moto {
             .to_owned();
         let dir = tempfile::tempdir().expect("temporary folder");
         let port_file = dir.path().join("port");
-        let child = std::process::Command::new(root.join(".venv/bin/python"))
+        let mut child = std::process::Command::new(root.join(".venv/bin/python"))
             .arg(root.join("scripts/moto_server.py"))
             .arg(&port_file)
             .stdout(std::process::Stdio::null())
@@ -95,6 +95,8 @@ impl Moto {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("moto's server did not start");
     }
 }
