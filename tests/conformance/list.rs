@@ -253,6 +253,82 @@ async fn order_is_numeric_past_9999(api: Api) {
     assert_eq!(audit.body["data"]["skipped"], json!([[1, 9998]]));
 }
 
+/// `n` records of tenant `acme`, status pending, numbered from 1.
+fn records(n: u32, body: &Value) -> Vec<shared::record::Record> {
+    let draft = vtid_tests::draft(body);
+    (1..=n)
+        .map(|seq| {
+            draft
+                .clone()
+                .into_record(Vtid::new(year(), seq).unwrap(), "seed", Timestamp::now())
+        })
+        .collect()
+}
+
+async fn a_filter_that_matches_nothing_reads_within_the_budget_and_pages_on(api: Api) {
+    api.seed(records(5_000, &body("f"))).await;
+    let mut path = "/vtid/list?tenant=acme&status=failed".to_owned();
+    let mut cursors = BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let before = api.requests();
+        let res = api.get(&path).await;
+        assert_eq!(res.status, 200, "{}", res.raw);
+        assert_eq!(res.body["count"], 0);
+        if api.kind == Kind::Dynamo {
+            let sent = api.requests() - before;
+            assert!(
+                sent <= shared::store::limits::LIST.queries as u64,
+                "one page sent {sent} queries"
+            );
+        }
+        pages += 1;
+        let Some(c) = res.body["nextCursor"].as_str() else {
+            break;
+        };
+        assert!(cursors.insert(c.to_owned()), "a cursor came back twice");
+        path = format!("/vtid/list?tenant=acme&status=failed&cursor={c}");
+        assert!(pages <= 20, "the pages never end");
+    }
+    assert!(
+        pages > 1,
+        "the first page stopped at its budget and gave a cursor"
+    );
+}
+
+async fn a_page_of_the_largest_records_fits_a_response(api: Api) {
+    let mut big = body("big");
+    big["title"] = json!("T".repeat(200));
+    big["description"] = json!("€".repeat(4_000));
+    big["metadata"] = json!({"blob": "m".repeat(16_000)});
+    api.seed(records(200, &big)).await;
+    let mut seen = BTreeSet::new();
+    let mut path = "/vtid/list?limit=200".to_owned();
+    let mut pages = 0;
+    loop {
+        let res = api.get(&path).await;
+        assert_eq!(res.status, 200);
+        assert!(
+            res.raw.len() < 5 * 1024 * 1024,
+            "a page of {} bytes does not fit Lambda's 6 MB with room",
+            res.raw.len()
+        );
+        for r in res.body["data"].as_array().unwrap() {
+            assert!(
+                seen.insert(r["vtid"].as_str().unwrap().to_owned()),
+                "repeated"
+            );
+        }
+        pages += 1;
+        match res.body["nextCursor"].as_str() {
+            Some(c) => path = format!("/vtid/list?limit=200&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 200, "every record once");
+    assert!(pages > 1, "200 of them do not fit one response");
+}
+
 on_both_stores!(
     list_filters_in_any_combination,
     list_values_are_data_not_query_text,
@@ -262,4 +338,6 @@ on_both_stores!(
     cursor_is_bound_to_filters_and_tamper_proof,
     filtered_pages_are_full_and_test_rows_hidden,
     order_is_numeric_past_9999,
+    a_filter_that_matches_nothing_reads_within_the_budget_and_pages_on,
+    a_page_of_the_largest_records_fits_a_response,
 );

@@ -46,6 +46,7 @@ macro_rules! on_both_stores {
 mod batch;
 mod create;
 mod dynamo_only;
+mod embedded;
 mod history;
 mod idempotency;
 mod input;

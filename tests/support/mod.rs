@@ -127,6 +127,8 @@ pub struct Api {
     pub kind: Kind,
     _dir: Option<tempfile::TempDir>,
     pub dynamo_table: Option<String>,
+    /// The DynamoDB store itself, for its request count.
+    pub dynamo: Option<Arc<DynamoStore>>,
 }
 
 impl Api {
@@ -135,15 +137,15 @@ impl Api {
     }
 
     pub async fn with_identity(kind: Kind, identity: IdentityConfig) -> Self {
-        let (store, dir, table): (Arc<dyn Store>, _, _) = match kind {
+        let (store, dir, table, dynamo): (Arc<dyn Store>, _, _, _) = match kind {
             Kind::Sqlite => {
                 let (s, d) = sqlite();
-                (Arc::new(s), Some(d), None)
+                (Arc::new(s), Some(d), None, None)
             }
             Kind::Dynamo => {
-                let s = dynamo().await;
+                let s = Arc::new(dynamo().await);
                 let t = s.table().to_owned();
-                (Arc::new(s), None, Some(t))
+                (s.clone(), None, Some(t), Some(s))
             }
         };
         Self {
@@ -151,6 +153,24 @@ impl Api {
             kind,
             _dir: dir,
             dynamo_table: table,
+            dynamo,
+        }
+    }
+
+    /// DynamoDB requests sent so far (0 on SQLite).
+    pub fn requests(&self) -> u64 {
+        self.dynamo.as_ref().map_or(0, |d| d.requests_sent())
+    }
+
+    /// Writes `records` under their own VTIDs (as an import does), 32 at a time.
+    pub async fn seed(&self, records: Vec<shared::record::Record>) {
+        for chunk in records.chunks(32) {
+            let written =
+                futures::future::join_all(chunk.iter().map(|r| self.store().import_record(r)))
+                    .await;
+            for w in written {
+                w.expect("seed a record");
+            }
         }
     }
 
