@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 }
 
 fn start(data: &str, port: u16) -> Child {
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--data",
@@ -40,6 +40,8 @@ fn start(data: &str, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("vtid serve did not start");
 }
 
