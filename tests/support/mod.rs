@@ -180,7 +180,9 @@ impl Api {
 
     pub async fn send(&self, req: Req) -> Resp {
         let request = req.into_lambda();
-        let res = shared::api::route(&self.app, request).await;
+        // Boxed: a test body that awaits many calls would otherwise hold every handler
+        // future on its own stack.
+        let res = Box::pin(shared::api::route(&self.app, request)).await;
         Resp::from(res)
     }
 

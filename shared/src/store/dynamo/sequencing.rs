@@ -52,7 +52,7 @@ use crate::vtid::Vtid;
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How long a process skips the guess after it met another creator.
-pub const CONTENTION_WINDOW: Duration = Duration::from_secs(2);
+pub const CONTENTION_WINDOW: Duration = Duration::from_secs(5);
 /// Reservations one create may make before it gives up (only a writer that ignores the
 /// counter can use them up).
 const MAX_RESERVATIONS: usize = 3;
