@@ -90,4 +90,3 @@ pub fn draft(family: &str) -> Value {
     json!({"taskFamily": family, "taskType": "deploy", "description": "benchmark record",
            "tenant": "acme", "status": "pending"})
 }
-

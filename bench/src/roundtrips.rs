@@ -279,4 +279,3 @@ pub async fn roundtrips(args: &Args) -> Vec<Row> {
     ));
     rows
 }
-

@@ -33,7 +33,7 @@ struct Read {
 
 impl IndexQuery {
     /// `partition = value AND ord BETWEEN low AND high` on `index`.
-    fn new(index: Index, partition_value: String, low: u64, high: u64) -> Self {
+    fn new(index: Index, partition_value: AttributeValue, low: u64, high: u64) -> Self {
         Self {
             index,
             names: HashMap::from([
@@ -41,7 +41,7 @@ impl IndexQuery {
                 ("#o".to_owned(), ORD.to_owned()),
             ]),
             values: HashMap::from([
-                (":p".to_owned(), s(partition_value)),
+                (":p".to_owned(), partition_value),
                 (":low".to_owned(), n(low)),
                 (":high".to_owned(), n(high)),
             ]),
@@ -122,12 +122,8 @@ impl DynamoStore {
 
     pub(super) async fn audit_year(&self, year: u16) -> Result<Audit, StoreError> {
         let low = u64::from(year) * 10_000_000_000;
-        let mut q = IndexQuery::new(
-            schema::index(schema::LIST_ALL_ATTRIBUTE),
-            schema::LIST_ALL_VALUE.to_owned(),
-            low,
-            low + 9_999_999_999,
-        );
+        // The keys-only index of the year: the least a count of numbers can read.
+        let mut q = IndexQuery::new(schema::AUDIT_INDEX, n(year), low, low + 9_999_999_999);
         q.projection = Some("#o".into());
         q.newest_first = false;
         let mut seqs = Vec::new();
@@ -187,7 +183,7 @@ fn list_query(query: &ListQuery) -> IndexQuery {
     if let Some(after) = query.after {
         high = high.min(after.ordinal().saturating_sub(1));
     }
-    let mut q = IndexQuery::new(index, partition_value, low, high);
+    let mut q = IndexQuery::new(index, s(partition_value), low, high);
     let mut filters = Vec::new();
     for (i, (attr, v)) in dims.iter().enumerate().skip(1) {
         filters.push(format!("#f{i} = :f{i}"));
