@@ -200,26 +200,37 @@ impl Store for SqliteStore {
     }
 
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
-        let record = record.clone();
+        let mut results = self.import_records(std::slice::from_ref(record)).await?;
+        results
+            .pop()
+            .ok_or_else(|| internal("an import of one record answered nothing"))
+    }
+
+    /// Every record in one transaction: a bulk import is one sync, not one per row.
+    async fn import_records(&self, records: &[Record]) -> Result<Vec<ImportResult>, StoreError> {
+        let records = records.to_vec();
         let deadline = Deadline::after(DEFAULT_WRITE_PATIENCE);
         self.write(deadline, move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
-            if let Some(existing) = load(&tx, record.vtid)? {
-                return Ok(if existing == record {
-                    ImportResult::AlreadyPresent
-                } else {
-                    ImportResult::Conflict
+            let mut results = Vec::with_capacity(records.len());
+            for record in &records {
+                results.push(match load(&tx, record.vtid)? {
+                    Some(existing) if existing == *record => ImportResult::AlreadyPresent,
+                    Some(_) => ImportResult::Conflict,
+                    None => {
+                        insert_record(
+                            &tx,
+                            record,
+                            &HistoryEntry::creation(record, Action::Imported),
+                        )?;
+                        ImportResult::Imported
+                    }
                 });
             }
-            insert_record(
-                &tx,
-                &record,
-                &HistoryEntry::creation(&record, Action::Imported),
-            )?;
             tx.commit().map_err(db)?;
-            Ok(ImportResult::Imported)
+            Ok(results)
         })
         .await
     }
