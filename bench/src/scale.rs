@@ -47,10 +47,10 @@ fn record(year: u16, seq: u32, now: Timestamp) -> Record {
         "description": "a record of the scale benchmark", "tenant": TENANTS[seq as usize % 10],
         "status": status, "isTest": seq % 50 == 7,
     });
-    if seq % 3 != 0 {
+    if !seq.is_multiple_of(3) {
         body["assignedTo"] = json!(format!("user-{}", seq % 50));
     }
-    if seq % 10 == 0 && seq > 1 {
+    if seq.is_multiple_of(10) && seq > 1 {
         body["parentVtid"] = json!(Vtid::new(year, seq - 1).expect("a VTID").to_string());
     }
     let draft = shared::validation::parse_create(&body, None, "").expect("a valid body");
