@@ -256,6 +256,22 @@ pub async fn roundtrips(args: &Args) -> Vec<Row> {
         vec![two.requests],
     ));
 
+    // Records whose item sizes the report measures for the cost table: a typical record
+    // (assigned, titled) with no metadata, with 4 KiB and with 16 KiB of metadata.
+    for (family, bytes) in [
+        ("size-0k", 0usize),
+        ("size-4k", 4 * 1024),
+        ("size-16k", 16 * 1024 - 16),
+    ] {
+        let mut body = draft(family);
+        body["title"] = json!("Release 1.4.0 to production");
+        body["assignedTo"] = json!("ci-bot");
+        if bytes > 0 {
+            body["metadata"] = json!({"blob": "m".repeat(bytes - 12)});
+        }
+        let c = a.call("POST", "/vtid/create", Some(body), &[]).await;
+        assert_eq!(c.status, 201, "{}", c.body);
+    }
     let h = a.call("GET", &format!("{path}/history"), None, &[]).await;
     assert_eq!(h.status, 200, "{}", h.body);
     rows.push(Row::new(
