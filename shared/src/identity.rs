@@ -167,16 +167,25 @@ fn caller_name(mut s: String) -> Result<String, ApiError> {
 }
 
 /// The role names of a role claim, or `None` when the claim is malformed. A string is
-/// split into words (`"admin"`, HTTP API's `"[users admin]"`, `"a,b"`); an array holds
-/// one name per entry, each a string.
+/// one name (`"admin"`), HTTP API's list form (`"[users admin]"`) or a comma-separated
+/// list (`"a,b"`); only those brackets are taken off, so JSON text in a string
+/// (`{"admin":false}`) stays one odd name that grants nothing. An array holds one name
+/// per entry, each a string.
 fn role_names(v: &Value) -> Option<Vec<&str>> {
     let printable = |s: &str| !s.chars().any(|c| c.is_control() && !c.is_whitespace());
     match v {
-        Value::String(s) if s.chars().count() <= MAX_ROLE_CLAIM_CHARS && printable(s) => Some(
-            s.split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | ',' | '"'))
-                .filter(|w| !w.is_empty())
-                .collect(),
-        ),
+        Value::String(s) if s.chars().count() <= MAX_ROLE_CLAIM_CHARS && printable(s) => {
+            let s = s.trim();
+            let list = s
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .unwrap_or(s);
+            Some(
+                list.split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|w| !w.is_empty())
+                    .collect(),
+            )
+        }
         Value::Array(a) if a.len() <= MAX_ROLE_ENTRIES => a
             .iter()
             .map(|e| match e {
@@ -317,11 +326,22 @@ mod tests {
             cfg.caller_from_claims(&claims(json!({"sub": null}))),
             Err(ApiError::Unauthenticated)
         ));
-        // Array entries are names, not lists to split.
+        // Array entries are names, not lists to split; JSON text in a string is one name.
+        for role in [
+            json!(["[admin]", "x y"]),
+            json!("{\"admin\":false}"),
+            json!("[{\"admin\": true}]"),
+            json!("[[admin]]"),
+        ] {
+            let c = cfg
+                .caller_from_claims(&claims(json!({"sub": "u", "role": role})))
+                .unwrap();
+            assert_eq!(c.role, Role::User, "{role}");
+        }
         let c = cfg
-            .caller_from_claims(&claims(json!({"sub": "u", "role": ["[admin]", "x y"]})))
+            .caller_from_claims(&claims(json!({"sub": "u", "role": " [users, admin] "})))
             .unwrap();
-        assert_eq!(c.role, Role::User);
+        assert_eq!(c.role, Role::Admin);
     }
 
     #[test]
