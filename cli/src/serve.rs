@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -259,7 +259,7 @@ fn claims(auth: &LocalAuth, parts: &http::request::Parts) -> Result<Option<Claim
         LocalAuth::Verify(_) if parts.uri.path() == "/vtid/health" => return Ok(None),
         LocalAuth::Verify(v) => v,
     };
-    let Some(value) = api::header(&parts.headers, AUTHORIZATION.as_str())? else {
+    let Some(value) = api::header(&parts.headers, "Authorization")? else {
         return Ok(None);
     };
     match v.verify(value) {
