@@ -136,7 +136,7 @@ async fn serve_connection(
         async move {
             let head = req.method() == http::Method::HEAD;
             let res = to_hyper(handle(&app, &auth, req).await, head);
-            noted.note(if head { 0 } else { res.body().size_hint_len() });
+            noted.note(body_len(&res));
             Ok::<_, Infallible>(res)
         }
     });
@@ -160,7 +160,7 @@ async fn answer_busy(stream: TcpStream) {
             );
             res.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
-            noted.note(res.body().size_hint_len());
+            noted.note(body_len(&res));
             Ok::<_, Infallible>(res)
         }
     });
@@ -173,14 +173,11 @@ async fn answer_busy(stream: TcpStream) {
         .await;
 }
 
-trait SizeHintLen {
-    fn size_hint_len(&self) -> u64;
-}
-
-impl SizeHintLen for Full<Bytes> {
-    fn size_hint_len(&self) -> u64 {
-        hyper::body::Body::size_hint(self).exact().unwrap_or(0)
-    }
+/// The number of body bytes hyper will write for `res`.
+fn body_len(res: &hyper::Response<Full<Bytes>>) -> u64 {
+    hyper::body::Body::size_hint(res.body())
+        .exact()
+        .unwrap_or(0)
 }
 
 async fn handle(
