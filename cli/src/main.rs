@@ -58,6 +58,8 @@ enum Command {
         /// Retry-After (0.1 to 120).
         #[arg(long, default_value_t = 10.0, value_parser = parse_budget)]
         request_budget: f64,
+        #[command(flatten)]
+        http: vtid_cli::serve::HttpLimits,
     },
     /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase).
     Import {
@@ -93,6 +95,7 @@ async fn main() -> ExitCode {
             tenant_claim,
             reads,
             request_budget,
+            http,
         } => {
             let auth = if jwt_hs256_secret_file.is_some() || jwks_file.is_some() {
                 match Verifier::from_files(
@@ -137,7 +140,7 @@ async fn main() -> ExitCode {
                 listener.local_addr().unwrap_or(addr),
                 opened.description
             );
-            vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth)).await;
+            vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth), http).await;
             ExitCode::SUCCESS
         }
         Command::Import { file, store } => {

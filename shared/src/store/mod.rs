@@ -170,7 +170,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden => {
                 ApiError::Forbidden("this caller may not change records of that tenant".into())
             }
-            StoreError::Invalid(d) => ApiError::InvalidPayload(d),
+            StoreError::Invalid(d) => ApiError::InvalidPayload(d.into()),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Internal(cause) => ApiError::Internal(cause),
         }
