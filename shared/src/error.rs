@@ -38,6 +38,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// No route of the API has this path: a wrong base URL, not a missing VTID.
+    #[error("there is no such route: the ledger's routes are /vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit and /vtid/{{vtid}}[/history]; check the base URL")]
+    NoRoute,
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidTransition(_) | ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::InvalidTransition(_) => "invalid_transition",
             ApiError::IdempotencyConflict => "idempotency_conflict",
