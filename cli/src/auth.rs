@@ -125,8 +125,22 @@ impl Verifier {
             other => return Err(Refused(format!("algorithm {other:?} is not accepted"))),
         };
         let data = decode::<HashMap<String, Value>>(token, &key, &validation)
-            .map_err(|e| Refused(format!("token refused: {e}")))?;
+            .map_err(|e| Refused(why_refused(e.kind())))?;
         Ok(data.claims)
+    }
+}
+
+/// The reason, in the words API Gateway's JWT authorizer uses, for `WWW-Authenticate`.
+fn why_refused(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::ExpiredSignature => "the token has expired".into(),
+        K::InvalidAudience => "the token does not have a valid audience".into(),
+        K::InvalidIssuer => "the token does not have a valid issuer".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        K::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        _ => "the token is not valid".into(),
     }
 }
 

@@ -95,7 +95,7 @@ async fn handle(
                 Ok(c) => Some(claims_as_strings(&c)),
                 Err(why) => {
                     tracing::info!(%why, "bearer token refused");
-                    return to_hyper(api::error_response(&ApiError::Unauthenticated));
+                    return to_hyper(refused(&why.0));
                 }
             },
             Some(Err(_)) => return to_hyper(api::error_response(&ApiError::Unauthenticated)),
@@ -103,6 +103,22 @@ async fn handle(
     };
     let request = lambda_request(parts, bytes, claims);
     to_hyper(api::route(app, request).await)
+}
+
+/// 401 for a refused token, saying why in `WWW-Authenticate` as API Gateway's JWT
+/// authorizer does, so that callers can name the problem (expired, audience, signature).
+fn refused(why: &str) -> http::Response<Body> {
+    let mut res = api::error_response(&ApiError::Unauthenticated);
+    let why: String = why
+        .chars()
+        .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+        .take(200)
+        .collect();
+    let value = format!("Bearer error=\"invalid_token\", error_description=\"{why}\"");
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        res.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    res
 }
 
 /// The request API Gateway would hand a function. `claims` is what its JWT authorizer

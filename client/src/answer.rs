@@ -48,7 +48,7 @@ pub fn read(target: &str, reply: Reply) -> Result<(u16, HeaderMap, Value), Error
             }
             match (status, body["code"].as_str()) {
                 (400.., Some("no_route")) => Err(not_a_ledger(format!(
-                    "{status} no_route: no route of the ledger has this path; check the base URL (it must not end in /vtid)"
+                    "{status} no_route: no route of the ledger has this path; check the base URL"
                 ))),
                 (400.., Some(code)) => {
                     let message = body["error"].as_str().unwrap_or(code).to_owned();
