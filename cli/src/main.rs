@@ -96,7 +96,9 @@ async fn main() -> ExitCode {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        say(&format!("vtid: internal error (a bug; please report it): {what}"));
+        say(&format!(
+            "vtid: internal error (a bug; please report it): {what}"
+        ));
     }));
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -271,6 +273,11 @@ async fn run_import(
         Some(_) => Target::Ready,
         None => import::check_data_folder(&store.data, init).map_err(Fail::usage)?,
     };
+    // The whole file first: a bad file opens (or creates) no store.
+    let rows = match import::read_rows(&file) {
+        Ok(rows) => rows,
+        Err(summary) => return finish_import(&summary, dry_run),
+    };
     let unavailable = |message: String| Fail::Exit {
         exit: Exit::Unavailable,
         code: "store_unavailable",
@@ -295,7 +302,7 @@ async fn run_import(
                 Some(opened)
             }
         };
-        import::dry_run(opened.as_ref().map(|o| o.store.as_ref()), &file).await
+        import::dry_run(opened.as_ref().map(|o| o.store.as_ref()), &rows).await
     } else {
         let opened = store.open().await.map_err(unavailable)?;
         opened
@@ -304,12 +311,17 @@ async fn run_import(
             .await
             .map_err(|e| unavailable(format!("cannot use the {}: {e}", opened.description)))?;
         say(&format!("import: writing to {}", opened.description));
-        import::import(opened.store.as_ref(), &file, &mut std::io::stderr()).await
+        import::import(opened.store.as_ref(), &rows, &mut std::io::stderr()).await
     };
+    finish_import(&summary, dry_run)
+}
+
+/// The problems, the summary line, and the exit code the outcome means.
+fn finish_import(summary: &Summary, dry_run: bool) -> Result<(), Fail> {
     for p in &summary.problems {
         say(p);
     }
-    print_summary(&summary, dry_run);
+    print_summary(summary, dry_run);
     if summary.invalid > 0 {
         Err(Fail::Exit {
             exit: Exit::Usage,
@@ -317,10 +329,11 @@ async fn run_import(
             message: format!("{} invalid rows; nothing was imported", summary.invalid),
         })
     } else if summary.failed > 0 {
-        Err(unavailable(format!(
-            "{} rows could not be checked or written",
-            summary.failed
-        )))
+        Err(Fail::Exit {
+            exit: Exit::Unavailable,
+            code: "store_unavailable",
+            message: format!("{} rows could not be checked or written", summary.failed),
+        })
     } else if summary.conflicting > 0 {
         Err(Fail::Exit {
             exit: Exit::Conflict,

@@ -13,6 +13,7 @@ mod rows;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -71,23 +72,22 @@ impl Summary {
     }
 }
 
-
 /// Validates, checks parents, moves counters, then writes. `progress` gets a line now and then.
-pub async fn import(store: &dyn Store, path: &Path, progress: &mut dyn Write) -> Summary {
-    let rows = match read_rows(path) {
-        Ok(rows) => rows,
-        Err(summary) => return summary,
-    };
+pub async fn import(
+    store: &dyn Store,
+    rows: &[(usize, Record)],
+    progress: &mut dyn Write,
+) -> Summary {
     let mut summary = Summary {
         rows: rows.len(),
         ..Summary::default()
     };
-    check_parents(Some(store), &rows, &mut summary).await;
+    check_parents(Some(store), rows, &mut summary).await;
     if summary.invalid > 0 || summary.failed > 0 {
         return summary;
     }
     let mut per_year: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
-    for (_, r) in &rows {
+    for (_, r) in rows {
         per_year
             .entry(r.vtid.year())
             .or_default()
@@ -171,16 +171,12 @@ async fn check_parents(store: Option<&dyn Store>, rows: &[(usize, Record)], summ
 
 /// What an import would do, writing nothing: the whole file validated, parents checked,
 /// and each row compared with the ledger (`store`: `None` for a ledger not created yet).
-pub async fn dry_run(store: Option<&dyn Store>, path: &Path) -> Summary {
-    let rows = match read_rows(path) {
-        Ok(rows) => rows,
-        Err(summary) => return summary,
-    };
+pub async fn dry_run(store: Option<&dyn Store>, rows: &[(usize, Record)]) -> Summary {
     let mut summary = Summary {
         rows: rows.len(),
         ..Summary::default()
     };
-    check_parents(store, &rows, &mut summary).await;
+    check_parents(store, rows, &mut summary).await;
     if summary.invalid > 0 || summary.failed > 0 {
         return summary;
     }
@@ -188,7 +184,7 @@ pub async fn dry_run(store: Option<&dyn Store>, path: &Path) -> Summary {
         summary.imported = rows.len();
         return summary;
     };
-    for (line, record) in &rows {
+    for (line, record) in rows {
         // The comparison the stores make when importing.
         match store.get(record.vtid).await {
             Ok(None) => summary.imported += 1,

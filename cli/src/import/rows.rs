@@ -55,7 +55,6 @@ const RECORD_ONLY: [&str; 8] = [
 /// Accepted and dropped: the seed's row id and values this ledger derives itself.
 const IGNORED: [&str; 2] = ["id", "durationSeconds"];
 
-
 /// One row of the file as a record, or why not.
 pub fn row_to_record(row: &Value) -> Result<Record, String> {
     let Value::Object(map) = row else {

@@ -61,7 +61,10 @@ async fn command_body(
             }
             let created = client.create(&record, Some(&key)).await?;
             if remote.verbose && created.replayed {
-                eprintln!("vtid: replayed: this key had created {} before", created.record.vtid);
+                eprintln!(
+                    "vtid: replayed: this key had created {} before",
+                    created.record.vtid
+                );
             }
             if remote.json {
                 out.line(&output::json(&created.record))?;
@@ -281,7 +284,10 @@ fn new_record(f: CreateFields) -> Result<NewRecord, Fail> {
         status: f.status.map(Status::from),
         assigned_to: f.assigned_to,
         parent_vtid: f.parent,
-        metadata: f.metadata.map(|m| json_object("metadata", &m)).transpose()?,
+        metadata: f
+            .metadata
+            .map(|m| json_object("metadata", &m))
+            .transpose()?,
         is_test: f.test.then_some(true),
     })
 }
@@ -301,7 +307,8 @@ fn batch_items(path: &Path) -> Result<Vec<NewRecord>, Fail> {
             .take(MAX_BATCH_FILE_BYTES + 1)
             .read_to_string(&mut text)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_BATCH_FILE_BYTES + 1).read_to_string(&mut text))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BATCH_FILE_BYTES + 1).read_to_string(&mut text))
     };
     read.map_err(|e| Fail::usage(format!("cannot read {}: {e}", path.display())))?;
     if text.len() as u64 > MAX_BATCH_FILE_BYTES {

@@ -103,9 +103,12 @@ pub enum OutputArg {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse::<u64>().map(Duration::from_secs).map_err(|e| e.to_string())?
+        s.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string())?
     } else {
-        humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration ({e}); e.g. 30s, 2m, 1h"))?
+        humantime::parse_duration(s)
+            .map_err(|e| format!("'{s}' is not a duration ({e}); e.g. 30s, 2m, 1h"))?
     };
     if d.is_zero() || d > Duration::from_secs(24 * 3600) {
         return Err(format!("'{s}' must be more than 0 and at most 24h"));
