@@ -158,7 +158,12 @@ fn every_served_route_is_documented() {
 async fn unknown_paths_are_no_route_on_both_paths() {
     let spec = spec();
     let api = Api::new(Kind::Sqlite).await;
-    for path in ["/vtid/vtid/VTID-2026-0001", "/elsewhere", "/vtid/a/b/c", "/"] {
+    for path in [
+        "/vtid/vtid/VTID-2026-0001",
+        "/elsewhere",
+        "/vtid/a/b/c",
+        "/",
+    ] {
         let served = api.get(path).await;
         served.assert_error(404, "no_route");
         check(&spec, "Error", &served);
@@ -167,7 +172,10 @@ async fn unknown_paths_are_no_route_on_both_paths() {
                 .await
                 .into();
         fallback.assert_error(404, "no_route");
-        assert_eq!(fallback.body, served.body, "{path}: one answer on both paths");
+        assert_eq!(
+            fallback.body, served.body,
+            "{path}: one answer on both paths"
+        );
     }
     api.get("/vtid/VTID-2026-0001")
         .await

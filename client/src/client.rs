@@ -300,7 +300,9 @@ impl Client {
                     },
                 },
                 Err(Failure::NotSent(cause)) => (unreachable(cause), None),
-                Err(Failure::Throttled(cause)) => (unreachable(format!("throttled: {cause}")), None),
+                Err(Failure::Throttled(cause)) => {
+                    (unreachable(format!("throttled: {cause}")), None)
+                }
                 Err(Failure::Lost(cause)) => return Err(unreachable(cause)),
                 Err(Failure::Final(e)) => return Err(e),
             };

@@ -133,7 +133,9 @@ impl Error {
                 "ok": false, "error": r.to_string(), "code": r.code, "details": r.details,
                 "status": r.status
             }),
-            other => json!({"ok": false, "error": other.to_string(), "code": other.code(), "details": []}),
+            other => {
+                json!({"ok": false, "error": other.to_string(), "code": other.code(), "details": []})
+            }
         }
     }
 
@@ -197,7 +199,10 @@ mod tests {
             retry_after: None,
         });
         let text = e.to_string();
-        assert!(text.contains("check tenant (400 invalid_payload)"), "{text}");
+        assert!(
+            text.contains("check tenant (400 invalid_payload)"),
+            "{text}"
+        );
         assert!(text.contains("tenant: must be 1 to 64"), "{text}");
         assert!(text.contains("the token has expired"), "{text}");
     }

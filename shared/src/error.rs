@@ -39,7 +39,9 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// No route of the API has this path: a wrong base URL, not a missing VTID.
-    #[error("there is no such route: the ledger's routes are /vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit and /vtid/{{vtid}}[/history]; check the base URL")]
+    #[error(
+        "there is no such route: the ledger's routes are /vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit and /vtid/{{vtid}}[/history]; check the base URL"
+    )]
     NoRoute,
     #[error("{0}")]
     MethodNotAllowed(String),

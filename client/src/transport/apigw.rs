@@ -91,7 +91,10 @@ pub(crate) fn reply(payload: &[u8]) -> Option<Reply> {
             .flat_map(|(k, vs)| vs.iter().map(move |v| (k, v))),
     );
     for (k, v) in pairs {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             headers.append(name, value);
         }
     }

@@ -93,7 +93,10 @@ impl HttpTransport {
         let mut req = Request::builder()
             .method(call.op.method())
             .uri(&url)
-            .header(http::header::USER_AGENT, concat!("vtid-client/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("vtid-client/", env!("CARGO_PKG_VERSION")),
+            )
             .header(http::header::ACCEPT, "application/json");
         if call.body.is_some() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
@@ -113,11 +116,9 @@ impl HttpTransport {
         match &self.auth {
             HttpAuth::None => {}
             HttpAuth::Bearer(token) => {
-                let value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-                    .map_err(|_| {
-                        Failure::Final(Error::Invalid(
-                            "the token must be printable ASCII".into(),
-                        ))
+                let value =
+                    HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+                        Failure::Final(Error::Invalid("the token must be printable ASCII".into()))
                     })?;
                 req.headers_mut().insert(http::header::AUTHORIZATION, value);
             }

@@ -2,11 +2,11 @@
 //! direct invocation of the ledger's Lambda functions. Every transport hands back the
 //! same [`Reply`], read by the same rules ([`crate::answer`]).
 
+#[cfg(feature = "lambda")]
+mod apigw;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-#[cfg(feature = "lambda")]
-mod apigw;
 #[cfg(feature = "sigv4")]
 pub mod sigv4;
 

@@ -27,10 +27,7 @@ pub struct SigV4 {
 impl SigV4 {
     /// `credentials`: e.g. `aws_config::load_from_env().await.credentials_provider()`;
     /// `region`: the API's region.
-    pub fn new(
-        credentials: impl ProvideCredentials + 'static,
-        region: impl Into<String>,
-    ) -> Self {
+    pub fn new(credentials: impl ProvideCredentials + 'static, region: impl Into<String>) -> Self {
         Self {
             credentials: SharedCredentialsProvider::new(credentials),
             region: region.into().into(),
