@@ -638,14 +638,14 @@ fn list_filters_every_dimension_and_prints_each_format() {
     );
     assert_eq!(ids(&["--include-test"]).len(), 3);
     assert!(ids(&["--include-test"]).contains(&test_row));
-    assert_eq!(ids(&["--status", "active"]), [child.clone()]);
-    assert_eq!(ids(&["--assigned-to", "bob"]), [child.clone()]);
-    assert_eq!(ids(&["--parent", &parent]), [child.clone()]);
+    assert_eq!(ids(&["--status", "active"]), std::slice::from_ref(&child));
+    assert_eq!(ids(&["--assigned-to", "bob"]), std::slice::from_ref(&child));
+    assert_eq!(ids(&["--parent", &parent]), std::slice::from_ref(&child));
     assert_eq!(ids(&["--family", "deploy", "--tenant", "acme"]).len(), 2);
     assert_eq!(ids(&["--tenant", "umbrella"]), Vec::<String>::new());
     assert_eq!(
         ids(&["--year", &year().to_string(), "--limit", "1"]),
-        [child.clone()]
+        std::slice::from_ref(&child)
     );
     let (_, csv, _) = vtid_cmd(&url, &["list", "--output", "csv"]);
     let lines: Vec<&str> = csv.lines().collect();

@@ -29,7 +29,7 @@ pub fn read(target: &str, reply: Reply) -> Result<(u16, HeaderMap, Value), Error
         why,
     };
     let refusal = |code: &str, message: String, details: Vec<Detail>, body: Value| {
-        Error::Refused(Refusal {
+        Error::Refused(Box::new(Refusal {
             status,
             code: code.to_owned(),
             message,
@@ -37,7 +37,7 @@ pub fn read(target: &str, reply: Reply) -> Result<(u16, HeaderMap, Value), Error
             body,
             token_problem: token_problem(&reply.headers),
             retry_after: retry_after(&reply.headers),
-        })
+        }))
     };
     match json {
         // The ledger's own shape: `ok`, and on errors `code` and `error`.

@@ -50,7 +50,7 @@ impl fmt::Display for Refusal {
 pub enum Error {
     /// The ledger answered with its error body (or API Gateway refused the call).
     #[error("{0}")]
-    Refused(Refusal),
+    Refused(Box<Refusal>),
     /// Something answered, but not as a route of a VTID ledger: an unknown route
     /// (`no_route`), API Gateway's own `{"message": ...}`, a body that is not the ledger's
     /// JSON. Most often a wrong base URL or function name.
@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn refusal(status: u16, code: &str) -> Error {
-        Error::Refused(Refusal {
+        Error::Refused(Box::new(Refusal {
             status,
             code: code.into(),
             message: "m".into(),
@@ -161,7 +161,7 @@ mod tests {
             body: Value::Null,
             token_problem: None,
             retry_after: None,
-        })
+        }))
     }
 
     #[test]
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn details_and_token_problems_are_in_the_message() {
-        let e = Error::Refused(Refusal {
+        let e = Error::Refused(Box::new(Refusal {
             status: 400,
             code: "invalid_payload".into(),
             message: "the request body is not valid: check tenant".into(),
@@ -197,7 +197,7 @@ mod tests {
             body: Value::Null,
             token_problem: Some("the token has expired".into()),
             retry_after: None,
-        });
+        }));
         let text = e.to_string();
         assert!(
             text.contains("check tenant (400 invalid_payload)"),

@@ -202,7 +202,7 @@ async fn every_operation_is_typed(transport: Transport, store: StoreKind) {
     };
     assert_eq!(
         ledger.list_all(&active).await.unwrap(),
-        [moved.record.clone()]
+        std::slice::from_ref(&moved.record)
     );
 
     let history = ledger.history(&epic.vtid).await.unwrap();

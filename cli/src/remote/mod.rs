@@ -54,7 +54,14 @@ pub struct Remote {
 
 /// The ids of the flags above that only the client commands use, for the commands
 /// that must refuse them (`import`, `serve`).
-pub const CLIENT_FLAGS: [&str; 5] = ["url", "token", "transport", "stack_outputs", "caller_arn"];
+pub const CLIENT_FLAGS: [&str; 6] = [
+    "url",
+    "token",
+    "transport",
+    "stack_outputs",
+    "caller_arn",
+    "timeout",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TransportArg {

@@ -85,7 +85,7 @@ struct Response {
 pub(crate) fn reply(payload: &[u8]) -> Option<Reply> {
     let res: Response = serde_json::from_slice(payload).ok()?;
     let mut headers = HeaderMap::new();
-    let pairs = res.headers.iter().map(|(k, v)| (k, v)).chain(
+    let pairs = res.headers.iter().chain(
         res.multi_value_headers
             .iter()
             .flat_map(|(k, vs)| vs.iter().map(move |v| (k, v))),
