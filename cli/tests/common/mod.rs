@@ -2,6 +2,8 @@
 //! and called over raw HTTP, the binary run as a user runs it, and test tokens.
 #![allow(dead_code)]
 
+pub mod fakes;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
