@@ -20,16 +20,22 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<(), Fail> {
     let deadline = Instant::now() + remote.timeout;
     let client = connect::client(remote).await?;
     let mut out = Out::new();
+    // `wait` keeps to the limit itself: reaching it is its answer (exit 1), not a failure.
+    let own_limit = matches!(command, RemoteCommand::Wait { .. });
     let work = command_body(remote, &client, command, &mut out, deadline);
+    if own_limit {
+        return work.await;
+    }
     match tokio::time::timeout_at(deadline, work).await {
         Ok(result) => result,
         Err(_) => Err(Fail::Exit {
             exit: Exit::Unavailable,
             code: "timeout",
+            // Worded as the client's own time limit, which may strike at the same moment.
             message: format!(
-                "no answer from the ledger ({}) within {}",
+                "no answer from {} within {:.1} s",
                 target(remote),
-                humantime::format_duration(remote.timeout)
+                remote.timeout.as_secs_f64()
             ),
         }),
     }
@@ -37,7 +43,7 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<(), Fail> {
 
 fn target(remote: &Remote) -> String {
     match remote.transport {
-        super::TransportArg::Lambda => "its Lambda functions".into(),
+        super::TransportArg::Lambda => "the ledger's Lambda functions".into(),
         _ => remote.url.clone(),
     }
 }
