@@ -94,6 +94,7 @@ async fn every_response_matches_its_documented_schema() {
         api.send(Req::new("GET", "/vtid/list").who(Who::Nobody)).await,
         api.send(Req::new("GET", "/vtid/audit").who(Who::user("acme"))).await,
         api.get("/vtid/VTID-2020-0001").await,
+        api.get("/vtid/vtid/VTID-2020-0001").await,
         api.send(Req::new("DELETE", &format!("/vtid/{v}"))).await,
         api.patch(&format!("/vtid/{v}"), json!({"status": "pending"})).await,
         api.send(Req::new("PATCH", &format!("/vtid/{v}")).header("If-Match", "1").json(json!({"title": "x"}))).await,
@@ -134,6 +135,7 @@ fn every_served_route_is_documented() {
         "unauthenticated",
         "forbidden",
         "not_found",
+        "no_route",
         "method_not_allowed",
         "invalid_transition",
         "idempotency_conflict",
@@ -147,4 +149,35 @@ fn every_served_route_is_documented() {
             "{code} is not documented"
         );
     }
+}
+
+/// A wrong base URL must never read as a missing VTID: the catch-all function (on AWS) and
+/// the router (`vtid serve`) answer an unknown path with `no_route`, a missing VTID with
+/// `not_found`.
+#[tokio::test]
+async fn unknown_paths_are_no_route_on_both_paths() {
+    let spec = spec();
+    let api = Api::new(Kind::Sqlite).await;
+    for path in [
+        "/vtid/vtid/VTID-2026-0001",
+        "/elsewhere",
+        "/vtid/a/b/c",
+        "/",
+    ] {
+        let served = api.get(path).await;
+        served.assert_error(404, "no_route");
+        check(&spec, "Error", &served);
+        let fallback: Resp =
+            shared::api::fallback(Req::new("GET", path).who(Who::Nobody).into_lambda())
+                .await
+                .into();
+        fallback.assert_error(404, "no_route");
+        assert_eq!(
+            fallback.body, served.body,
+            "{path}: one answer on both paths"
+        );
+    }
+    api.get("/vtid/VTID-2026-0001")
+        .await
+        .assert_error(404, "not_found");
 }

@@ -137,9 +137,22 @@ impl Verifier {
             }
             other => return Err(Refused(format!("algorithm {other:?} is not accepted"))),
         };
-        decode::<Value>(token, &key, &validation)
-            .map_err(|e| Refused(format!("token refused: {e}")))?;
+        decode::<Value>(token, &key, &validation).map_err(|e| Refused(why_refused(e.kind())))?;
         checked_claims(token)
+    }
+}
+
+/// The reason, in the words API Gateway's JWT authorizer uses, for `WWW-Authenticate`.
+fn why_refused(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::ExpiredSignature => "the token has expired".into(),
+        K::InvalidAudience => "the token does not have a valid audience".into(),
+        K::InvalidIssuer => "the token does not have a valid issuer".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        K::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        _ => "the token is not valid".into(),
     }
 }
 
@@ -199,10 +212,10 @@ fn checked_claims(token: &str) -> Result<Claims, Refused> {
         }
     };
     if time("exp")?.is_some_and(|exp| now >= exp) {
-        return Err(Refused("token expired".into()));
+        return Err(Refused("the token has expired".into()));
     }
     if time("nbf")?.is_some_and(|nbf| now < nbf) {
-        return Err(Refused("token not yet valid".into()));
+        return Err(Refused("the token is not valid yet (nbf)".into()));
     }
     time("iat")?;
     Ok(claims.into_iter().collect())

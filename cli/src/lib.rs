@@ -1,7 +1,8 @@
-//! The `vtid` command line: the local server and the import, as a library so that the
-//! tests start the very same server in-process.
+//! The `vtid` command line: the local server, the import, and the client commands, as a
+//! library so that the tests start the very same server in-process.
 
 pub mod auth;
+pub mod exit;
 pub mod import;
 pub mod remote;
 pub mod serve;

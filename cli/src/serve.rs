@@ -191,7 +191,7 @@ async fn handle(
     }
     let claims = match claims(auth, &parts) {
         Ok(c) => c,
-        Err(err) => return api::error_response(&err),
+        Err(res) => return *res,
     };
     let read = Limited::new(body, MAX_BATCH_BODY_BYTES).collect();
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, read).await {
@@ -244,7 +244,10 @@ fn check_head(parts: &http::request::Parts) -> Result<(), ApiError> {
 
 /// The claims the request context will carry: the fixed local identity, or the verified
 /// claims of the bearer token (`None` when there is none).
-fn claims(auth: &LocalAuth, parts: &http::request::Parts) -> Result<Option<Claims>, ApiError> {
+fn claims(
+    auth: &LocalAuth,
+    parts: &http::request::Parts,
+) -> Result<Option<Claims>, Box<http::Response<Body>>> {
     let v = match auth {
         LocalAuth::Fixed { role_claim } => {
             return Ok(Some(Claims::from([
@@ -256,16 +259,34 @@ fn claims(auth: &LocalAuth, parts: &http::request::Parts) -> Result<Option<Claim
         LocalAuth::Verify(_) if parts.uri.path() == "/vtid/health" => return Ok(None),
         LocalAuth::Verify(v) => v,
     };
-    let Some(value) = api::header(&parts.headers, "Authorization")? else {
-        return Ok(None);
+    let value = match api::header(&parts.headers, "Authorization") {
+        Ok(Some(value)) => value,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(Box::new(api::error_response(&e))),
     };
     match v.verify(value) {
         Ok(c) => Ok(Some(c)),
         Err(why) => {
             tracing::info!(%why, "bearer token refused");
-            Err(ApiError::Unauthenticated)
+            Err(Box::new(refused(&why.0)))
         }
     }
+}
+
+/// 401 for a refused token, saying why in `WWW-Authenticate` as API Gateway's JWT
+/// authorizer does, so that callers can name the problem (expired, audience, signature).
+fn refused(why: &str) -> http::Response<Body> {
+    let mut res = api::error_response(&ApiError::Unauthenticated);
+    let why: String = why
+        .chars()
+        .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+        .take(200)
+        .collect();
+    let value = format!("Bearer error=\"invalid_token\", error_description=\"{why}\"");
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        res.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    res
 }
 
 /// An answer after which the connection closes (its body may be left unread).

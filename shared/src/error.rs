@@ -185,6 +185,11 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// No route of the API has this path: a wrong base URL, not a missing VTID.
+    #[error(
+        "there is no such route: the ledger's routes are /vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit and /vtid/{{vtid}}[/history]; check the base URL"
+    )]
+    NoRoute,
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("the request was not received in time; send it again")]
@@ -228,6 +233,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::InvalidTransition(_)
@@ -253,6 +259,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::InvalidTransition(_) => "invalid_transition",

@@ -150,7 +150,7 @@ pub fn path_vtid(req: &Request) -> Result<Vtid, ApiError> {
     let params = req.path_parameters_ref();
     let raw = params
         .and_then(|p| p.first("vtid"))
-        .ok_or_else(|| ApiError::NotFound("no such route".into()))?;
+        .ok_or(ApiError::NoRoute)?;
     raw.parse()
         .map_err(|e: crate::vtid::InvalidVtid| ApiError::InvalidVtid(e.0))
 }
