@@ -2,7 +2,9 @@
 //! tests start the very same server in-process.
 
 pub mod auth;
+pub mod events;
 pub mod import;
 pub mod remote;
 pub mod serve;
 pub mod store_args;
+pub mod watch;

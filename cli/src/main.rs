@@ -58,7 +58,11 @@ enum Command {
         /// Retry-After (0.1 to 120).
         #[arg(long, default_value_t = 10.0, value_parser = parse_budget)]
         request_budget: f64,
+        #[command(flatten)]
+        events: vtid_cli::events::EventArgs,
     },
+    /// Print the ledger's changes as they happen (vtid serve), and keep reconnecting.
+    Watch(vtid_cli::watch::WatchArgs),
     /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase).
     Import {
         #[arg(long)]
@@ -82,6 +86,13 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Watch(args) => match vtid_cli::watch::run(&cli.remote, args).await {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("vtid: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             addr,
             store,
@@ -93,6 +104,7 @@ async fn main() -> ExitCode {
             tenant_claim,
             reads,
             request_budget,
+            events,
         } => {
             let auth = if jwt_hs256_secret_file.is_some() || jwks_file.is_some() {
                 match Verifier::from_files(
@@ -126,8 +138,15 @@ async fn main() -> ExitCode {
                     ReadScope::All
                 },
             };
-            let app = App::new(opened.store, identity, opened.cursor_key)
+            let (local, delivery) = match events.start(&opened).await {
+                Ok(started) => started,
+                Err(e) => return fail(&e),
+            };
+            let mut app = App::new(opened.store, identity, opened.cursor_key)
                 .with_budget(std::time::Duration::from_secs_f64(request_budget));
+            if let Some(delivery) = delivery {
+                app = app.with_events(delivery);
+            }
             let mode = match auth {
                 LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
                 LocalAuth::Verify(_) => "bearer tokens are verified",
@@ -137,7 +156,7 @@ async fn main() -> ExitCode {
                 listener.local_addr().unwrap_or(addr),
                 opened.description
             );
-            vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth)).await;
+            vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth), Arc::new(local)).await;
             ExitCode::SUCCESS
         }
         Command::Import { file, store } => {

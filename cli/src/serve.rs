@@ -24,6 +24,7 @@ use shared::validation::MAX_BATCH_BODY_BYTES;
 use tokio::net::TcpListener;
 
 use crate::auth::{LocalAuth, claims_as_strings};
+use crate::events::{Local, sse};
 
 /// Binds `addr`. Without token checking only a loopback address is accepted.
 pub async fn bind(addr: SocketAddr, auth: &LocalAuth) -> Result<TcpListener, String> {
@@ -39,7 +40,7 @@ pub async fn bind(addr: SocketAddr, auth: &LocalAuth) -> Result<TcpListener, Str
 }
 
 /// Serves connections on `listener` until the process ends.
-pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>) {
+pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>, local: Arc<Local>) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -48,11 +49,11 @@ pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>) {
                 continue;
             }
         };
-        let (app, auth) = (app.clone(), auth.clone());
+        let (app, auth, local) = (app.clone(), auth.clone(), local.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (app, auth) = (app.clone(), auth.clone());
-                async move { Ok::<_, Infallible>(handle(&app, &auth, req).await) }
+                let (app, auth, local) = (app.clone(), auth.clone(), local.clone());
+                async move { Ok::<_, Infallible>(handle(&app, &auth, &local, req).await) }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -67,8 +68,9 @@ pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>) {
 async fn handle(
     app: &App,
     auth: &LocalAuth,
+    local: &Local,
     req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<sse::Body> {
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BATCH_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
@@ -102,6 +104,12 @@ async fn handle(
         },
     };
     let request = lambda_request(parts, bytes, claims);
+    // Served outside `api::route`, so the request deadline does not cut the stream.
+    if request.uri().path() == sse::PATH {
+        return sse::serve(app, local.feed.as_ref(), request)
+            .await
+            .unwrap_or_else(to_hyper);
+    }
     to_hyper(api::route(app, request).await)
 }
 
@@ -144,7 +152,7 @@ fn fastrand_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn to_hyper(res: http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+fn to_hyper(res: http::Response<Body>) -> hyper::Response<sse::Body> {
     let (parts, body) = res.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),
@@ -152,5 +160,5 @@ fn to_hyper(res: http::Response<Body>) -> hyper::Response<Full<Bytes>> {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+    hyper::Response::from_parts(parts, Full::new(bytes).boxed())
 }

@@ -20,6 +20,9 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
+mod events;
+pub use events::{Event, EventStream, Parser};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The ledger answered with its error body.
@@ -53,6 +56,27 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
+fn with_query(path: &str, query: &[(&str, String)]) -> String {
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let q: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    format!("{path}?{}", q.join("&"))
+}
+
+/// The ledger's error body as an error.
+fn api_error(status: StatusCode, json: &Value) -> Error {
+    Error::Api {
+        status: status.as_u16(),
+        code: json["code"].as_str().unwrap_or("unknown").to_owned(),
+        message: json["error"].as_str().unwrap_or("no error body").to_owned(),
+        details: json["details"].clone(),
+    }
+}
+
 impl Client {
     /// `base_url` like `https://abc.execute-api.eu-west-1.amazonaws.com` or `http://127.0.0.1:8787`;
     /// `token` is sent as `Authorization: Bearer`.
@@ -70,13 +94,13 @@ impl Client {
         })
     }
 
-    async fn call(
+    fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         headers: &[(&str, String)],
-    ) -> Result<(StatusCode, http::HeaderMap, Value), Error> {
+    ) -> Result<Request<Full<Bytes>>, Error> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -92,9 +116,18 @@ impl Client {
         if body.is_some() {
             req = req.header("Content-Type", "application/json");
         }
-        let req = req
-            .body(Full::new(bytes))
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        req.body(Full::new(bytes))
+            .map_err(|e| Error::Usage(e.to_string()))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Result<(StatusCode, http::HeaderMap, Value), Error> {
+        let req = self.request(method, path, body, headers)?;
         let res = self
             .http
             .request(req)
@@ -112,14 +145,46 @@ impl Client {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         if parts.status.is_client_error() || parts.status.is_server_error() {
-            return Err(Error::Api {
-                status: parts.status.as_u16(),
-                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: json["error"].as_str().unwrap_or("no error body").to_owned(),
-                details: json["details"].clone(),
-            });
+            return Err(api_error(parts.status, &json));
         }
         Ok((parts.status, parts.headers, json))
+    }
+
+    /// `GET /vtid/events` with the list's filters `query`: the ledger's changes as they
+    /// happen (the local server on its embedded store). With `last_event_id` it continues
+    /// right after that event; `Some("0")` starts at the first event ever recorded.
+    pub async fn events(
+        &self,
+        query: &[(&str, String)],
+        last_event_id: Option<&str>,
+    ) -> Result<EventStream, Error> {
+        let mut headers = vec![("Accept", "text/event-stream".to_owned())];
+        if let Some(id) = last_event_id {
+            headers.push(("Last-Event-ID", id.to_owned()));
+        }
+        let req = self.request(
+            Method::GET,
+            &with_query("/vtid/events", query),
+            None,
+            &headers,
+        )?;
+        let res = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        if !res.status().is_success() {
+            let status = res.status();
+            let bytes = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?
+                .to_bytes();
+            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(api_error(status, &json));
+        }
+        Ok(EventStream::new(res.into_body(), last_event_id))
     }
 
     /// `POST /vtid/create`; the record (also when an idempotent retry replayed it).
@@ -195,15 +260,7 @@ impl Client {
 
     /// One page of `GET /vtid/list` with `query` pairs (filters, `limit`, `cursor`).
     pub async fn list(&self, query: &[(&str, String)]) -> Result<Page, Error> {
-        let q: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", enc(v)))
-            .collect();
-        let path = if q.is_empty() {
-            "/vtid/list".to_owned()
-        } else {
-            format!("/vtid/list?{}", q.join("&"))
-        };
+        let path = with_query("/vtid/list", query);
         let (_, _, json) = self.call(Method::GET, &path, None, &[]).await?;
         Ok(Page {
             records: json["data"].as_array().cloned().unwrap_or_default(),
