@@ -8,3 +8,4 @@ pub mod remote;
 pub mod serve;
 pub mod store_args;
 pub mod watch;
+pub mod web;

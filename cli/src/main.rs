@@ -152,7 +152,7 @@ async fn main() -> ExitCode {
                 LocalAuth::Verify(_) => "bearer tokens are verified",
             };
             eprintln!(
-                "vtid serve: http://{} on {}; {mode}",
+                "vtid serve: http://{} on {}; {mode}; the page: http://{0}/",
                 listener.local_addr().unwrap_or(addr),
                 opened.description
             );

@@ -71,6 +71,10 @@ async fn handle(
     local: &Local,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<sse::Body> {
+    // The page needs no identity: it holds no data and asks for a token itself.
+    if let Some(page) = crate::web::page(req.method(), req.uri().path()) {
+        return page;
+    }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BATCH_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
