@@ -117,6 +117,7 @@ fn every_served_route_is_documented() {
         ("/vtid/audit", &["get"]),
         ("/vtid/{vtid}", &["get", "head", "patch", "delete"]),
         ("/vtid/{vtid}/history", &["get"]),
+        ("/vtid/events", &["get"]),
     ] {
         for m in methods {
             assert!(
@@ -180,4 +181,53 @@ async fn unknown_paths_are_no_route_on_both_paths() {
     api.get("/vtid/VTID-2026-0001")
         .await
         .assert_error(404, "not_found");
+}
+
+/// `vtid serve` on the embedded store: health with its event backlog, and the events
+/// themselves (the SSE `data`, the OASIS body) as documented.
+#[tokio::test]
+async fn event_shapes_match_their_documented_schemas() {
+    use std::sync::Arc;
+
+    let spec = spec();
+    let (store, _dir) = vtid_tests::sqlite();
+    let app = shared::App::new(
+        Arc::new(store.clone()),
+        shared::identity::IdentityConfig::default(),
+        b"k".to_vec(),
+    )
+    .with_events(Arc::new(store.delivery(Some("oasis"))));
+    let send = |req: Req| shared::api::route(&app, req.into_lambda());
+    let created = Resp::from(
+        send(
+            Req::new("POST", "/vtid/create").json(json!({"taskFamily": "f",
+        "taskType": "t", "description": "d", "tenant": "acme", "title": "T"})),
+        )
+        .await,
+    );
+    let v = created.body["vtid"].as_str().unwrap().to_owned();
+    for patch in [
+        json!({"status": "active"}),
+        json!({"assignedTo": "bob"}),
+        json!({"status": "complete"}),
+    ] {
+        let res = Resp::from(send(Req::new("PATCH", &format!("/vtid/{v}")).json(patch)).await);
+        assert_eq!(res.status, 200);
+    }
+    check(
+        &spec,
+        "HealthResponse",
+        &Resp::from(send(Req::new("GET", "/vtid/health")).await),
+    );
+    let events = store.events_after(0, 10).await.unwrap();
+    assert_eq!(events.len(), 4);
+    for e in events {
+        let res = Resp {
+            status: 200,
+            headers: Default::default(),
+            raw: e.body.to_string(),
+            body: e.body,
+        };
+        check(&spec, "OasisEvent", &res);
+    }
 }

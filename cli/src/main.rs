@@ -68,7 +68,11 @@ enum Command {
         request_budget: f64,
         #[command(flatten)]
         http: vtid_cli::serve::HttpLimits,
+        #[command(flatten)]
+        events: vtid_cli::events::EventArgs,
     },
+    /// Print the ledger's changes as they happen (vtid serve), and keep reconnecting.
+    Watch(vtid_cli::watch::WatchArgs),
     /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase) in a
     /// store directly (--data, or --table), never through the API.
     Import {
@@ -114,6 +118,7 @@ async fn main() -> ExitCode {
     let json_errors = cli.remote.json;
     let result = match cli.command {
         Command::Client(command) => vtid_cli::remote::run(&cli.remote, command).await,
+        Command::Watch(args) => vtid_cli::watch::run(&cli.remote, args).await,
         Command::Completions { shell } => completions(shell),
         Command::Serve {
             addr,
@@ -127,6 +132,7 @@ async fn main() -> ExitCode {
             reads,
             request_budget,
             http,
+            events,
         } => match refuse_client_flags(&matches, "serve") {
             Err(f) => Err(f),
             Ok(()) => {
@@ -143,6 +149,7 @@ async fn main() -> ExitCode {
                     reads,
                     request_budget,
                     http,
+                    events,
                 })
                 .await
             }
@@ -236,6 +243,7 @@ struct ServeArgs {
     reads: String,
     request_budget: f64,
     http: vtid_cli::serve::HttpLimits,
+    events: vtid_cli::events::EventArgs,
 }
 
 async fn serve(a: ServeArgs) -> Result<(), Fail> {
@@ -266,18 +274,29 @@ async fn serve(a: ServeArgs) -> Result<(), Fail> {
             ReadScope::All
         },
     };
-    let app = App::new(opened.store, identity, opened.cursor_key)
+    let (local, delivery) = a.events.start(&opened).await.map_err(Fail::usage)?;
+    let mut app = App::new(opened.store, identity, opened.cursor_key)
         .with_budget(std::time::Duration::from_secs_f64(a.request_budget));
+    if let Some(delivery) = delivery {
+        app = app.with_events(delivery);
+    }
     let mode = match auth {
         LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
         LocalAuth::Verify(_) => "bearer tokens are verified",
     };
     say(&format!(
-        "vtid serve: http://{} on {}; {mode}",
+        "vtid serve: http://{} on {}; {mode}; the page: http://{0}/",
         listener.local_addr().unwrap_or(a.addr),
         opened.description
     ));
-    vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth), a.http).await;
+    vtid_cli::serve::run(
+        listener,
+        Arc::new(app),
+        Arc::new(auth),
+        a.http,
+        Arc::new(local),
+    )
+    .await;
     Ok(())
 }
 

@@ -38,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::auth::LocalAuth;
+use crate::events::{Local, sse};
 use wire::{Answers, JsonErrors};
 
 /// Longest request target (path and query), in bytes.
@@ -92,7 +93,13 @@ pub async fn bind(addr: SocketAddr, auth: &LocalAuth) -> Result<TcpListener, Str
 }
 
 /// Serves connections on `listener` until the process ends.
-pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>, limits: HttpLimits) {
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    auth: Arc<LocalAuth>,
+    limits: HttpLimits,
+    local: Arc<Local>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     let overflow = Arc::new(Semaphore::new(OVERFLOW_ANSWERS));
     let mut http = http1::Builder::new();
@@ -108,9 +115,9 @@ pub async fn run(listener: TcpListener, app: Arc<App>, auth: Arc<LocalAuth>, lim
             }
         };
         if let Ok(permit) = slots.clone().try_acquire_owned() {
-            let (app, auth, http) = (app.clone(), auth.clone(), http.clone());
+            let (app, auth, http, local) = (app.clone(), auth.clone(), http.clone(), local.clone());
             tokio::spawn(async move {
-                serve_connection(&http, stream, app, auth).await;
+                serve_connection(&http, stream, app, auth, local).await;
                 drop(permit);
             });
         } else if let Ok(permit) = overflow.clone().try_acquire_owned() {
@@ -128,14 +135,14 @@ async fn serve_connection(
     stream: TcpStream,
     app: Arc<App>,
     auth: Arc<LocalAuth>,
+    local: Arc<Local>,
 ) {
     let answers = Answers::default();
     let noted = answers.clone();
     let service = service_fn(move |req| {
-        let (app, auth, noted) = (app.clone(), auth.clone(), noted.clone());
+        let (app, auth, local, noted) = (app.clone(), auth.clone(), local.clone(), noted.clone());
         async move {
-            let head = req.method() == http::Method::HEAD;
-            let res = to_hyper(handle(&app, &auth, req).await, head);
+            let res = handle(&app, &auth, &local, req).await;
             noted.note(body_len(&res));
             Ok::<_, Infallible>(res)
         }
@@ -173,43 +180,65 @@ async fn answer_busy(stream: TcpStream) {
         .await;
 }
 
-/// The number of body bytes hyper will write for `res`.
-fn body_len(res: &hyper::Response<Full<Bytes>>) -> u64 {
+/// The number of body bytes hyper will write for `res`: everything, for a stream (which
+/// closes its connection when it ends).
+fn body_len(res: &hyper::Response<sse::Body>) -> u64 {
     hyper::body::Body::size_hint(res.body())
         .exact()
-        .unwrap_or(0)
+        .unwrap_or(u64::MAX)
 }
 
 async fn handle(
     app: &App,
     auth: &LocalAuth,
+    local: &Local,
     req: hyper::Request<Incoming>,
-) -> http::Response<Body> {
+) -> hyper::Response<sse::Body> {
+    // The page needs no identity: it holds no data and asks for a token itself.
+    if let Some(page) = crate::web::page(req.method(), req.uri().path()) {
+        return page;
+    }
+    let head = req.method() == http::Method::HEAD;
+    let whole = |res| to_hyper(res, head);
     let (parts, body) = req.into_parts();
     if let Err(err) = check_head(&parts) {
-        return closing(api::error_response(&err));
+        return whole(closing(api::error_response(&err)));
     }
     let claims = match claims(auth, &parts) {
         Ok(c) => c,
-        Err(res) => return *res,
+        Err(res) => return whole(*res),
     };
     let read = Limited::new(body, MAX_BATCH_BODY_BYTES).collect();
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            return closing(api::error_response(&ApiError::PayloadTooLarge(
+            return whole(closing(api::error_response(&ApiError::PayloadTooLarge(
                 MAX_BATCH_BODY_BYTES,
-            )));
+            ))));
         }
         Ok(Err(_)) => {
-            return closing(api::error_response(&ApiError::InvalidRequest(
+            return whole(closing(api::error_response(&ApiError::InvalidRequest(
                 "the request body could not be read: check its framing (Content-Length or chunks)"
                     .into(),
-            )));
+            ))));
         }
-        Err(_) => return closing(api::error_response(&ApiError::RequestTimeout)),
+        Err(_) => return whole(closing(api::error_response(&ApiError::RequestTimeout))),
     };
-    api::route(app, lambda_request(parts, bytes, claims)).await
+    let request = lambda_request(parts, bytes, claims);
+    // Served outside `api::route`, so the request deadline does not cut the stream.
+    if request.uri().path() == sse::PATH {
+        return match sse::serve(app, local.feed.as_ref(), request).await {
+            Ok(mut stream) => {
+                // The stream has no length: its connection ends with it.
+                stream
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                stream
+            }
+            Err(res) => whole(res),
+        };
+    }
+    whole(api::route(app, request).await)
 }
 
 /// The limits a request head is held to before anything else: target and header sizes,
@@ -338,7 +367,7 @@ fn next_request_number() -> u64 {
 }
 
 /// The handler's response for hyper; a HEAD answer never has a body.
-fn to_hyper(res: http::Response<Body>, head: bool) -> hyper::Response<Full<Bytes>> {
+fn to_hyper(res: http::Response<Body>, head: bool) -> hyper::Response<sse::Body> {
     let (parts, body) = res.into_parts();
     let bytes = match body {
         _ if head => Bytes::new(),
@@ -347,5 +376,5 @@ fn to_hyper(res: http::Response<Body>, head: bool) -> hyper::Response<Full<Bytes
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+    hyper::Response::from_parts(parts, Full::new(bytes).boxed())
 }

@@ -90,6 +90,15 @@ impl Client {
         Self::with_transport(Transport::Lambda(direct))
     }
 
+    /// The base URL and bearer token of an HTTP transport (the event stream's way in).
+    pub(crate) fn http_endpoint(&self) -> Option<(&str, Option<&str>)> {
+        match &self.transport {
+            Transport::Http(t) => Some((t.base(), t.bearer())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     fn with_transport(transport: Transport) -> Self {
         Self {
             transport,

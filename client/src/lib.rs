@@ -9,6 +9,8 @@
 //! - direct invocation of the ledger's Lambda functions (feature `lambda`,
 //!   [`Client::direct`]), which builds the API Gateway event itself.
 //!
+//! [`Client::events`] follows `vtid serve`'s live event stream (`GET /vtid/events`).
+//!
 //! Every call has a time limit (30 s by default, retries included), retries a connection
 //! that could not be made, 429 and 503 with backoff and jitter (honouring `Retry-After`),
 //! and every create carries an `Idempotency-Key`, so a retry never makes a second VTID.
@@ -30,6 +32,7 @@
 mod answer;
 mod client;
 mod error;
+mod events;
 mod request;
 mod response;
 mod retry;
@@ -37,6 +40,7 @@ pub mod transport;
 
 pub use client::{Client, Config, DEFAULT_TIMEOUT, RetryHook, new_idempotency_key};
 pub use error::{Detail, Error, Kind, Refusal};
+pub use events::{Event, EventStream, Parser};
 pub use request::{Changes, ListQuery, NewRecord, Version};
 pub use response::{Audit, Created, Health, Page, Updated};
 pub use retry::{RetryPolicy, Retrying};

@@ -98,6 +98,7 @@ pub async fn bearer_ledger(app: Arc<App>) -> String {
         app,
         Arc::new(LocalAuth::Verify(verifier)),
         vtid_cli::serve::HttpLimits::default(),
+        Arc::new(vtid_cli::events::Local { feed: None }),
     ));
     url
 }

@@ -76,6 +76,17 @@ impl HttpTransport {
         })
     }
 
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        match &self.auth {
+            HttpAuth::Bearer(t) => Some(t),
+            _ => None,
+        }
+    }
+
     pub(crate) fn url(&self, call: &Call) -> String {
         format!("{}{}", self.base, call.path_and_query())
     }

@@ -16,7 +16,7 @@ pub use audit::audit;
 pub use create::{batch, create};
 pub use health::health;
 pub use history::history;
-pub use list::list;
+pub use list::{filters_only, list};
 pub use read::{get, head};
 pub use router::{fallback, route};
 pub use update::update;

@@ -4,6 +4,7 @@
 //! Reads use their own connections, so a busy writer never stalls reads or the health
 //! check; a write waits for the writer at most until its request's deadline.
 
+pub mod outbox;
 mod reads;
 mod rows;
 mod schema;
@@ -225,6 +226,7 @@ impl Store for SqliteStore {
                             record,
                             &HistoryEntry::creation(record, Action::Imported),
                         )?;
+                        outbox::record(&tx, None, record)?;
                         ImportResult::Imported
                     }
                 });
@@ -315,6 +317,7 @@ fn create(conn: &mut Connection, req: CreateRequest) -> Result<CreateOutcome, St
     let built = number_drafts(&req.drafts, year, first, &req.by, req.now)?;
     for (record, entry) in &built {
         insert_record(&tx, record, entry)?;
+        outbox::record(&tx, None, record)?;
     }
     set_counter(&tx, year, first - 1 + n)?;
     let records: Vec<Record> = built.into_iter().map(|(r, _)| r).collect();
@@ -364,6 +367,7 @@ fn update(conn: &mut Connection, req: UpdateRequest) -> Result<UpdateOutcome, St
     )
     .map_err(db)?;
     insert_history(&tx, &entry)?;
+    outbox::record(&tx, Some(&current), &next)?;
     tx.commit().map_err(db)?;
     Ok(UpdateOutcome {
         record: next,
