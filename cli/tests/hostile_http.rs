@@ -3,9 +3,12 @@
 //! connections, and tokens an attacker would forge. Every answer is asserted by status,
 //! code and a small JSON body; nothing refused is written.
 
+#[path = "common/spawn.rs"]
+mod spawn;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{Shutdown, TcpStream};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -13,7 +16,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vtid");
 /// The documented largest error body.
 const MAX_ERROR_BODY_BYTES: usize = 8 * 1024;
 
@@ -83,20 +85,9 @@ impl Answer {
 impl Server {
     fn start(args: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .args(["--addr", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vtid serve");
+        let mut all = vec!["--data", data.path().to_str().expect("a UTF-8 folder")];
+        all.extend_from_slice(args);
+        let (child, port) = spawn::spawn_serve(&all);
         let server = Server {
             child,
             port,

@@ -6,13 +6,15 @@ pub mod fakes;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vtid");
+
+pub mod spawn;
 
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -129,16 +131,7 @@ pub fn moto() -> String {
 impl Server {
     /// Starts a server whose store may be down: waits for the port, not for health.
     pub fn start_unready(args: &[&str]) -> Server {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .args(["--addr", &addr])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vtid serve");
+        let (child, port) = spawn::spawn_serve(args);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "vtid serve did not listen");

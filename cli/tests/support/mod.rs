@@ -15,6 +15,9 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vtid");
 
+#[path = "../common/spawn.rs"]
+mod spawn;
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,7 +46,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        Self::start_on(data, free_port(), extra)
+        let data = data.to_str().expect("a UTF-8 data folder");
+        let mut args = vec!["--data", data];
+        args.extend_from_slice(extra);
+        let (child, port) = spawn::spawn_serve(&args);
+        let server = Server { child, port };
+        wait_for("vtid serve to answer", Duration::from_secs(20), || {
+            matches!(call(port, "GET", "/vtid/health", None, &[]), Ok((200, _)))
+        });
+        server
     }
 
     pub fn start_on(data: &Path, port: u16, extra: &[&str]) -> Server {
