@@ -94,6 +94,7 @@ async fn every_response_matches_its_documented_schema() {
         api.send(Req::new("GET", "/vtid/list").who(Who::Nobody)).await,
         api.send(Req::new("GET", "/vtid/audit").who(Who::user("acme"))).await,
         api.get("/vtid/VTID-2020-0001").await,
+        api.get("/vtid/vtid/VTID-2020-0001").await,
         api.send(Req::new("DELETE", &format!("/vtid/{v}"))).await,
         api.patch(&format!("/vtid/{v}"), json!({"status": "pending"})).await,
         api.send(Req::new("PATCH", &format!("/vtid/{v}")).header("If-Match", "1").json(json!({"title": "x"}))).await,
@@ -116,6 +117,7 @@ fn every_served_route_is_documented() {
         ("/vtid/audit", &["get"]),
         ("/vtid/{vtid}", &["get", "head", "patch", "delete"]),
         ("/vtid/{vtid}/history", &["get"]),
+        ("/vtid/events", &["get"]),
     ] {
         for m in methods {
             assert!(
@@ -134,6 +136,7 @@ fn every_served_route_is_documented() {
         "unauthenticated",
         "forbidden",
         "not_found",
+        "no_route",
         "method_not_allowed",
         "invalid_transition",
         "idempotency_conflict",
@@ -146,5 +149,85 @@ fn every_served_route_is_documented() {
             codes.as_array().unwrap().iter().any(|c| c == code),
             "{code} is not documented"
         );
+    }
+}
+
+/// A wrong base URL must never read as a missing VTID: the catch-all function (on AWS) and
+/// the router (`vtid serve`) answer an unknown path with `no_route`, a missing VTID with
+/// `not_found`.
+#[tokio::test]
+async fn unknown_paths_are_no_route_on_both_paths() {
+    let spec = spec();
+    let api = Api::new(Kind::Sqlite).await;
+    for path in [
+        "/vtid/vtid/VTID-2026-0001",
+        "/elsewhere",
+        "/vtid/a/b/c",
+        "/",
+    ] {
+        let served = api.get(path).await;
+        served.assert_error(404, "no_route");
+        check(&spec, "Error", &served);
+        let fallback: Resp =
+            shared::api::fallback(Req::new("GET", path).who(Who::Nobody).into_lambda())
+                .await
+                .into();
+        fallback.assert_error(404, "no_route");
+        assert_eq!(
+            fallback.body, served.body,
+            "{path}: one answer on both paths"
+        );
+    }
+    api.get("/vtid/VTID-2026-0001")
+        .await
+        .assert_error(404, "not_found");
+}
+
+/// `vtid serve` on the embedded store: health with its event backlog, and the events
+/// themselves (the SSE `data`, the OASIS body) as documented.
+#[tokio::test]
+async fn event_shapes_match_their_documented_schemas() {
+    use std::sync::Arc;
+
+    let spec = spec();
+    let (store, _dir) = vtid_tests::sqlite();
+    let app = shared::App::new(
+        Arc::new(store.clone()),
+        shared::identity::IdentityConfig::default(),
+        b"k".to_vec(),
+    )
+    .with_events(Arc::new(store.delivery(Some("oasis"))));
+    let send = |req: Req| shared::api::route(&app, req.into_lambda());
+    let created = Resp::from(
+        send(
+            Req::new("POST", "/vtid/create").json(json!({"taskFamily": "f",
+        "taskType": "t", "description": "d", "tenant": "acme", "title": "T"})),
+        )
+        .await,
+    );
+    let v = created.body["vtid"].as_str().unwrap().to_owned();
+    for patch in [
+        json!({"status": "active"}),
+        json!({"assignedTo": "bob"}),
+        json!({"status": "complete"}),
+    ] {
+        let res = Resp::from(send(Req::new("PATCH", &format!("/vtid/{v}")).json(patch)).await);
+        assert_eq!(res.status, 200);
+    }
+    check(
+        &spec,
+        "HealthResponse",
+        &Resp::from(send(Req::new("GET", "/vtid/health")).await),
+    );
+    let events = store.events_after(0, 10).await.unwrap();
+    assert_eq!(events.len(), 4);
+    for e in events {
+        let res = Resp {
+            status: 200,
+            headers: Default::default(),
+            raw: e.body.to_string(),
+            body: e.body,
+        };
+        check(&spec, "OasisEvent", &res);
     }
 }

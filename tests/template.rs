@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
-use shared::store::schema::{INDEXES, ORD, PK, SK, TTL_ATTRIBUTE};
+use shared::store::schema::{
+    AUDIT_INDEX, INDEXES, KeyType, ORD, PK, Projection, SK, TTL_ATTRIBUTE,
+};
 
 /// The table as a comparable value: what both sides must agree on.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,11 +18,22 @@ struct TableShape {
     key: Vec<(String, String)>,
     /// (attribute, S | N | B).
     attributes: BTreeSet<(String, String)>,
-    /// index name -> (key schema, projection type).
+    /// index name -> (key schema, projection).
     indexes: BTreeMap<String, (Vec<(String, String)>, String)>,
     ttl_attribute: String,
     stream_view: String,
     billing: String,
+}
+
+/// A projection as comparable text: its type and, for INCLUDE, the sorted attributes.
+fn projection(kind: &str, non_key: impl IntoIterator<Item = String>) -> String {
+    let mut attrs: Vec<String> = non_key.into_iter().collect();
+    attrs.sort();
+    if attrs.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", attrs.join(", "))
+    }
 }
 
 fn pair(a: &str, b: &str) -> (String, String) {
@@ -30,7 +43,13 @@ fn pair(a: &str, b: &str) -> (String, String) {
 /// What `shared::store::schema` declares.
 fn from_schema() -> TableShape {
     let mut attributes = BTreeSet::from([pair(PK, "S"), pair(SK, "S"), pair(ORD, "N")]);
-    attributes.extend(INDEXES.iter().map(|i| pair(i.partition, "S")));
+    attributes.extend(INDEXES.iter().map(|i| {
+        let t = match i.partition_type {
+            KeyType::S => "S",
+            KeyType::N => "N",
+        };
+        pair(i.partition, t)
+    }));
     TableShape {
         key: vec![pair(PK, "HASH"), pair(SK, "RANGE")],
         attributes,
@@ -41,7 +60,13 @@ fn from_schema() -> TableShape {
                     i.name.to_owned(),
                     (
                         vec![pair(i.partition, "HASH"), pair(ORD, "RANGE")],
-                        "ALL".to_owned(),
+                        projection(
+                            match i.projection {
+                                Projection::KeysOnly => "KEYS_ONLY",
+                                Projection::ListAttributes => "INCLUDE",
+                            },
+                            i.non_key_attributes().into_iter().map(str::to_owned),
+                        ),
                     ),
                 )
             })
@@ -136,7 +161,18 @@ fn from_template(t: &Value) -> TableShape {
         .map(|g| {
             let name = text(&g["IndexName"], "IndexName").to_owned();
             let keys = key_schema(&g["KeySchema"], &name);
-            let projection = text(&g["Projection"]["ProjectionType"], "ProjectionType").to_owned();
+            let non_key = g["Projection"]["NonKeyAttributes"]
+                .as_sequence()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| text(v, "NonKeyAttributes").to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            let projection = projection(
+                text(&g["Projection"]["ProjectionType"], "ProjectionType"),
+                non_key,
+            );
             (name, (keys, projection))
         })
         .collect();
@@ -216,7 +252,7 @@ fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 }
 
 #[test]
-fn policies_name_only_declared_indexes_and_list_may_query_every_one() {
+fn policies_name_only_declared_indexes_and_list_and_audit_query_theirs() {
     let t = template();
     let names: BTreeSet<&str> = INDEXES.iter().map(|i| i.name).collect();
     let mut all = Vec::new();
@@ -229,19 +265,33 @@ fn policies_name_only_declared_indexes_and_list_may_query_every_one() {
             );
         }
     }
-    // The list function picks any index, so its policy must cover them all.
-    let mut list = Vec::new();
-    strings(
-        &t["Resources"]["ListFunction"]["Properties"]["Policies"],
-        &mut list,
-    );
-    let granted: BTreeSet<&str> = list
+    let granted = |function: &str| -> BTreeSet<String> {
+        let mut found = Vec::new();
+        strings(
+            &t["Resources"][function]["Properties"]["Policies"],
+            &mut found,
+        );
+        found
+            .iter()
+            .filter_map(|s| s.split_once("/index/").map(|(_, i)| i.to_owned()))
+            .collect()
+    };
+    // The list function picks any list index, so its policy must cover them all; the
+    // audit reads its keys-only index and nothing else.
+    let lists: BTreeSet<String> = INDEXES
         .iter()
-        .filter_map(|s| s.split_once("/index/").map(|(_, i)| i))
+        .filter(|i| i.projection == Projection::ListAttributes)
+        .map(|i| i.name.to_owned())
         .collect();
     assert_eq!(
-        granted, names,
-        "ListFunction must be allowed to query every index"
+        granted("ListFunction"),
+        lists,
+        "ListFunction must be allowed to query every list index"
+    );
+    assert_eq!(
+        granted("AuditFunction"),
+        BTreeSet::from([AUDIT_INDEX.name.to_owned()]),
+        "AuditFunction queries the audit index only"
     );
 }
 
@@ -369,10 +419,15 @@ async fn created_table_equals_the_template() {
                     g.index_name().unwrap_or_default().to_owned(),
                     (
                         pairs(g.key_schema()),
-                        g.projection()
-                            .and_then(|p| p.projection_type())
-                            .map(|p| p.as_str().to_owned())
-                            .unwrap_or_default(),
+                        projection(
+                            g.projection()
+                                .and_then(|p| p.projection_type())
+                                .map(|p| p.as_str())
+                                .unwrap_or_default(),
+                            g.projection()
+                                .map(|p| p.non_key_attributes().to_vec())
+                                .unwrap_or_default(),
+                        ),
                     ),
                 )
             })

@@ -67,9 +67,7 @@ pub async fn contention(args: &Args) -> Vec<String> {
             for creators in [1usize, 4, 16] {
                 let table = format!(
                     "{}-{}-{}-{creators}",
-                    args.table,
-                    setting as u8,
-                    keyed as u8
+                    args.table, setting as u8, keyed as u8
                 );
                 let run = run(args, setting, keyed, creators, &table).await;
                 let n = run.requests.len().max(1) as f64;
@@ -107,13 +105,16 @@ async fn run(args: &Args, setting: Setting, keyed: bool, creators: usize, table:
         ),
         None => None,
     };
-    let endpoint = proxy.as_ref().map_or(args.endpoint.clone(), FaultProxy::url);
+    let endpoint = proxy
+        .as_ref()
+        .map_or(args.endpoint.clone(), FaultProxy::url);
     let per = (args.creates / creators).max(1);
-    let instances: Vec<Arc<Instance>> = join_all((0..creators).map(|_| Instance::new(&endpoint, table)))
-        .await
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let instances: Vec<Arc<Instance>> =
+        join_all((0..creators).map(|_| Instance::new(&endpoint, table)))
+            .await
+            .into_iter()
+            .map(Arc::new)
+            .collect();
     let started = Instant::now();
     let results = join_all(instances.iter().enumerate().map(|(c, inst)| {
         let inst = inst.clone();
@@ -130,13 +131,16 @@ async fn run(args: &Args, setting: Setting, keyed: bool, creators: usize, table:
                 let begun = Instant::now();
                 let mut requests = 0;
                 loop {
-                    let call = inst.call("POST", "/vtid/create", Some(draft("bench")), &headers).await;
+                    let call = inst
+                        .call("POST", "/vtid/create", Some(draft("bench")), &headers)
+                        .await;
                     requests += call.requests;
                     match call.status {
                         200 | 201 => break,
                         503 | 409 => {
                             refused += 1;
-                            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..30))).await;
+                            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..30)))
+                                .await;
                         }
                         other => panic!("create answered {other}: {}", call.body),
                     }

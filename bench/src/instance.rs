@@ -6,11 +6,13 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::App;
 use shared::identity::IdentityConfig;
+use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, endpoint_config};
 
 /// One warm function instance: its own SDK client, its own counter cache.
 pub struct Instance {
-    pub store: Arc<DynamoStore>,
+    /// The DynamoDB store, whose requests are counted (none on SQLite).
+    pub store: Option<Arc<DynamoStore>>,
     pub app: App,
 }
 
@@ -23,7 +25,25 @@ impl Instance {
             IdentityConfig::default(),
             b"vtid-bench cursor key".to_vec(),
         );
-        Self { store, app }
+        Self {
+            store: Some(store),
+            app,
+        }
+    }
+
+    /// An instance over any store (the embedded one).
+    pub fn over(store: Arc<dyn Store>) -> Self {
+        let app = App::new(
+            store,
+            IdentityConfig::default(),
+            b"vtid-bench cursor key".to_vec(),
+        );
+        Self { store: None, app }
+    }
+
+    /// DynamoDB requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.store.as_ref().map_or(0, |s| s.requests_sent())
     }
 
     /// Sends one API Gateway v2 event through the handlers; returns the status, the
@@ -55,9 +75,9 @@ impl Instance {
             "body": body.map(|b| b.to_string()), "isBase64Encoded": false
         });
         let req = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
-        let before = self.store.requests_sent();
+        let before = self.requests_sent();
         let res = shared::api::route(&self.app, req).await;
-        let requests = self.store.requests_sent() - before;
+        let requests = self.requests_sent() - before;
         let status = res.status().as_u16();
         let body = match res.into_body() {
             Body::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
@@ -90,4 +110,3 @@ pub fn draft(family: &str) -> Value {
     json!({"taskFamily": family, "taskType": "deploy", "description": "benchmark record",
            "tenant": "acme", "status": "pending"})
 }
-

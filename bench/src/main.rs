@@ -15,6 +15,7 @@
 mod contention;
 mod instance;
 mod roundtrips;
+mod scale;
 
 use std::process::ExitCode;
 
@@ -26,17 +27,23 @@ pub struct Args {
     pub table: String,
     pub creators: usize,
     pub creates: usize,
+    pub sqlite_dir: String,
+    pub sqlite_sizes: String,
+    pub dynamo_records: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("usage: vtid-bench create-table|roundtrips|contention --endpoint URL --table NAME [--creators N] [--creates N]")?;
+    let command = it.next().ok_or("usage: vtid-bench create-table|roundtrips|contention|scale --endpoint URL --table NAME [--creators N] [--creates N]")?;
     let mut args = Args {
         command,
         endpoint: String::new(),
         table: String::new(),
         creators: 16,
         creates: 5,
+        sqlite_dir: String::new(),
+        sqlite_sizes: "10000,1000000".into(),
+        dynamo_records: 20_000,
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -45,6 +52,11 @@ fn parse_args() -> Result<Args, String> {
             "--table" => args.table = value,
             "--creators" => args.creators = value.parse().map_err(|_| "--creators: a number")?,
             "--creates" => args.creates = value.parse().map_err(|_| "--creates: a number")?,
+            "--sqlite-dir" => args.sqlite_dir = value,
+            "--sqlite-sizes" => args.sqlite_sizes = value,
+            "--dynamo-records" => {
+                args.dynamo_records = value.parse().map_err(|_| "--dynamo-records: a number")?
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -82,6 +94,29 @@ async fn main() -> ExitCode {
             println!("|---|---|---|---|---|---|");
             for r in rows {
                 println!("{}", r.markdown());
+            }
+            ExitCode::SUCCESS
+        }
+        "scale" => {
+            let sizes: Vec<u32> = args
+                .sqlite_sizes
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            println!(
+                "| store | records | call | median ms | p99 ms | DynamoDB requests per call | note |"
+            );
+            println!("|---|---|---|---|---|---|---|");
+            for row in scale::scale(
+                &args.sqlite_dir,
+                &sizes,
+                &args.endpoint,
+                &args.table,
+                args.dynamo_records,
+            )
+            .await
+            {
+                println!("{}", row.markdown());
             }
             ExitCode::SUCCESS
         }

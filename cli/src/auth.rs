@@ -1,13 +1,28 @@
 //! The local server's identity: a fixed local admin by default, or verified bearer
 //! tokens (HS256 with a secret file, RS256/ES256 with a JWKS file). Either way the
-//! claims go into the request context that the Lambda functions read.
+//! claims, as the JSON values they are, go into the request context that the Lambda
+//! functions read, and the shared claim reader applies its rules to them.
+//!
+//! A token is refused (401) unless all of these hold: the scheme is `Bearer` (any case);
+//! the header has no `crit` (this server understands no extension); the signature, `aud`
+//! and `iss` verify; the header and claims are JSON objects with no key given twice;
+//! `exp`, `nbf` and `iat`, where present, are numbers from 0 to 253402300799 (the end of
+//! year 9999); the time is before `exp` and not before `nbf`, with no leeway.
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
+use shared::api::json;
+use shared::identity::Claims;
+
+/// Longest bearer token accepted, in bytes.
+const MAX_TOKEN_BYTES: usize = 8192;
+/// The largest time claim: 9999-12-31T23:59:59Z.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 pub enum LocalAuth {
     /// Every caller is `sub` `local`, role `admin`, no tenant (loopback only).
@@ -72,18 +87,16 @@ impl Verifier {
         })
     }
 
-    /// The verified claims of an `Authorization: Bearer` header value.
-    pub fn verify(&self, authorization: &str) -> Result<HashMap<String, Value>, Refused> {
-        let token = authorization
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 8192)
-            .ok_or_else(|| Refused("expected 'Authorization: Bearer <token>'".into()))?;
+    /// The verified claims of an `Authorization` header value.
+    pub fn verify(&self, authorization: &str) -> Result<Claims, Refused> {
+        let token = bearer_token(authorization)?;
+        refuse_crit(token)?;
         let header =
             decode_header(token).map_err(|e| Refused(format!("malformed token header: {e}")))?;
         let mut validation = Validation::new(header.alg);
-        // `exp` is checked whenever present; the local server and its callers share a clock.
-        validation.set_required_spec_claims(&["sub"]);
+        // `exp` and `nbf` are checked again below, whatever their JSON type; `sub` is the
+        // shared claim reader's (missing: 401, not a string: 403, as on every path).
+        validation.set_required_spec_claims::<&str>(&[]);
         validation.leeway = 0;
         validation.validate_nbf = true;
         match &self.audience {
@@ -104,8 +117,8 @@ impl Verifier {
                 let trimmed = secret.trim_ascii();
                 if trimmed != secret {
                     let raw = DecodingKey::from_secret(secret);
-                    if let Ok(data) = decode::<HashMap<String, Value>>(token, &raw, &validation) {
-                        return Ok(data.claims);
+                    if decode::<Value>(token, &raw, &validation).is_ok() {
+                        return checked_claims(token);
                     }
                 }
                 DecodingKey::from_secret(trimmed)
@@ -124,30 +137,197 @@ impl Verifier {
             }
             other => return Err(Refused(format!("algorithm {other:?} is not accepted"))),
         };
-        let data = decode::<HashMap<String, Value>>(token, &key, &validation)
-            .map_err(|e| Refused(format!("token refused: {e}")))?;
-        Ok(data.claims)
+        decode::<Value>(token, &key, &validation).map_err(|e| Refused(why_refused(e.kind())))?;
+        checked_claims(token)
     }
 }
 
-/// Claims as API Gateway's JWT authorizer hands them on: every value a string, lists
-/// as `[a b]`.
-pub fn claims_as_strings(claims: &HashMap<String, Value>) -> HashMap<String, String> {
-    claims
-        .iter()
-        .map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Array(a) => {
-                    let words: Vec<String> = a
-                        .iter()
-                        .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
-                        .collect();
-                    format!("[{}]", words.join(" "))
-                }
-                other => other.to_string(),
-            };
-            (k.clone(), s)
-        })
-        .collect()
+/// The reason, in the words API Gateway's JWT authorizer uses, for `WWW-Authenticate`.
+fn why_refused(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::ExpiredSignature => "the token has expired".into(),
+        K::InvalidAudience => "the token does not have a valid audience".into(),
+        K::InvalidIssuer => "the token does not have a valid issuer".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        K::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        _ => "the token is not valid".into(),
+    }
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110, 11.1).
+fn bearer_token(authorization: &str) -> Result<&str, Refused> {
+    let refused = || Refused("expected 'Authorization: Bearer <token>'".into());
+    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(refused)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(refused());
+    }
+    Ok(token)
+}
+
+/// One part of a token as a strict JSON object.
+fn segment(
+    token: &str,
+    index: usize,
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, Refused> {
+    let part = token
+        .split('.')
+        .nth(index)
+        .ok_or_else(|| Refused(format!("token has no {what}")))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| Refused(format!("token {what} is not base64url")))?;
+    match json::parse(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Refused(format!("token {what} is not a JSON object"))),
+        Err(e) => Err(Refused(format!("token {what} is not strict JSON: {e:?}"))),
+    }
+}
+
+/// A header that lists extensions the recipient must understand is refused: this
+/// server understands none (RFC 7515, 4.1.11).
+fn refuse_crit(token: &str) -> Result<(), Refused> {
+    match segment(token, 0, "header")?.contains_key("crit") {
+        true => Err(Refused("token header has crit extensions".into())),
+        false => Ok(()),
+    }
+}
+
+/// The claims of a token whose signature verified, read strictly, with the time claims
+/// checked whatever JSON type they hold.
+fn checked_claims(token: &str) -> Result<Claims, Refused> {
+    let claims = segment(token, 1, "claims")?;
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let time = |name: &str| -> Result<Option<f64>, Refused> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(t) if (0.0..=MAX_NUMERIC_DATE).contains(&t) => Ok(Some(t)),
+                _ => Err(Refused(format!("{name} is out of range"))),
+            },
+            Some(_) => Err(Refused(format!("{name} is not a number"))),
+        }
+    };
+    if time("exp")?.is_some_and(|exp| now >= exp) {
+        return Err(Refused("the token has expired".into()));
+    }
+    if time("nbf")?.is_some_and(|nbf| now < nbf) {
+        return Err(Refused("the token is not valid yet (nbf)".into()));
+    }
+    time("iat")?;
+    Ok(claims.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"a test secret of at least thirty-two bytes";
+
+    fn verifier() -> Verifier {
+        Verifier {
+            hs256: Some(SECRET.to_vec()),
+            jwks: None,
+            audience: None,
+            issuer: None,
+        }
+    }
+
+    fn token(claims: Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    /// A token signed over a header and claims written by hand.
+    fn raw_token(header: &str, claims: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let signing = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(signing.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing}.{sig}")
+    }
+
+    fn in_an_hour() -> i64 {
+        chrono::Utc::now().timestamp() + 3600
+    }
+
+    #[test]
+    fn time_claims_of_the_wrong_type_or_out_of_range_are_refused() {
+        let v = verifier();
+        for (name, value) in [
+            ("exp", json!(-1)),
+            ("exp", json!("0")),
+            ("exp", json!("1600000000")),
+            ("exp", json!(true)),
+            ("exp", json!([])),
+            ("exp", json!({})),
+            ("exp", json!(null)),
+            ("exp", json!(1e300)),
+            ("nbf", json!("9999999999")),
+            ("nbf", json!(18446744073709551616.0)),
+            ("nbf", json!(-5)),
+            ("iat", json!("now")),
+            ("iat", json!(-1)),
+        ] {
+            let mut claims = json!({"sub": "alice", "exp": in_an_hour()});
+            claims[name] = value.clone();
+            let t = token(claims);
+            assert!(v.verify(&format!("Bearer {t}")).is_err(), "{name}: {value}");
+        }
+        // Fractional times are numbers too, and are honoured.
+        let now = chrono::Utc::now().timestamp() as f64;
+        let ok = token(json!({"sub": "a", "exp": now + 60.5, "nbf": now - 0.5, "iat": now}));
+        assert!(v.verify(&format!("Bearer {ok}")).is_ok());
+        let past = token(json!({"sub": "a", "exp": now - 0.5}));
+        assert!(v.verify(&format!("Bearer {past}")).is_err());
+    }
+
+    #[test]
+    fn crit_duplicate_keys_and_the_scheme() {
+        let v = verifier();
+        let claims = format!(r#"{{"sub":"alice","exp":{}}}"#, in_an_hour());
+        let plain = raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, &claims);
+        assert!(v.verify(&format!("Bearer {plain}")).is_ok());
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            assert!(v.verify(&format!("{scheme} {plain}")).is_ok(), "{scheme}");
+        }
+        for bad in [
+            format!("Bearer{plain}"),
+            format!("Basic {plain}"),
+            "Bearer ".into(),
+        ] {
+            assert!(v.verify(&bad).is_err(), "{bad}");
+        }
+        let crit = raw_token(r#"{"alg":"HS256","crit":["exp"],"exp":1}"#, &claims);
+        assert!(v.verify(&format!("Bearer {crit}")).is_err());
+        let dup = raw_token(
+            r#"{"alg":"HS256"}"#,
+            &format!(
+                r#"{{"sub":"alice","tenant":"acme","tenant":"globex","exp":{}}}"#,
+                in_an_hour()
+            ),
+        );
+        assert!(v.verify(&format!("Bearer {dup}")).is_err());
+        // The claims come back with their JSON types for the shared reader.
+        let typed = token(json!({"sub": "a", "role": ["service"], "tenant": null}));
+        let c = v.verify(&format!("Bearer {typed}")).unwrap();
+        assert_eq!(
+            (c["role"].clone(), c["tenant"].clone()),
+            (json!(["service"]), Value::Null)
+        );
+    }
 }

@@ -1,27 +1,35 @@
-//! `vtid`: the local server and the import. See the README.
+//! `vtid`: the local server, the import, and a client of a running ledger for pipelines,
+//! deploy gates and scripts. See the README and docs/pipelines.md.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde_json::json;
 use shared::App;
 use shared::identity::ReadScope;
 use vtid_cli::auth::{LocalAuth, Verifier};
+use vtid_cli::exit::{Exit, Fail};
+use vtid_cli::import::{self, Summary, Target};
+use vtid_cli::remote::{CLIENT_FLAGS, Remote, RemoteCommand};
 use vtid_cli::store_args::StoreArgs;
 
 #[derive(Parser)]
 #[command(
     name = "vtid",
     version,
-    about = "The VTID ledger: local server, import, and a client"
+    about = "The VTID ledger: local server, import, and a client for pipelines and scripts",
+    after_help = vtid_cli::exit::TABLE
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    remote: vtid_cli::remote::Remote,
+    remote: Remote,
 }
 
 #[derive(Subcommand)]
@@ -58,30 +66,60 @@ enum Command {
         /// Retry-After (0.1 to 120).
         #[arg(long, default_value_t = 10.0, value_parser = parse_budget)]
         request_budget: f64,
+        #[command(flatten)]
+        http: vtid_cli::serve::HttpLimits,
+        #[command(flatten)]
+        events: vtid_cli::events::EventArgs,
     },
-    /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase).
+    /// Print the ledger's changes as they happen (vtid serve), and keep reconnecting.
+    Watch(vtid_cli::watch::WatchArgs),
+    /// Register existing ledger rows (JSON lines, seed snake_case or API camelCase) in a
+    /// store directly (--data, or --table), never through the API.
     Import {
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
+        /// Start a new ledger in a --data folder that holds none yet.
+        #[arg(long)]
+        init: bool,
+        /// Validate the file and report what would change; write nothing.
+        #[arg(long, conflicts_with = "create_table")]
+        dry_run: bool,
+    },
+    /// Print a shell completion script (e.g. `vtid completions bash > /etc/bash_completion.d/vtid`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     #[command(flatten)]
-    Client(vtid_cli::remote::RemoteCommand),
+    Client(RemoteCommand),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Client(command) => match vtid_cli::remote::run(&cli.remote, command).await {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                eprintln!("vtid: {e}");
-                ExitCode::from(2)
-            }
-        },
+    // A bug must still read as one line, never as a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        say(&format!(
+            "vtid: internal error (a bug; please report it): {what}"
+        ));
+    }));
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let json_errors = cli.remote.json;
+    let result = match cli.command {
+        Command::Client(command) => vtid_cli::remote::run(&cli.remote, command).await,
+        Command::Watch(args) => vtid_cli::watch::run(&cli.remote, args).await,
+        Command::Completions { shell } => completions(shell),
         Command::Serve {
             addr,
             store,
@@ -93,83 +131,45 @@ async fn main() -> ExitCode {
             tenant_claim,
             reads,
             request_budget,
-        } => {
-            let auth = if jwt_hs256_secret_file.is_some() || jwks_file.is_some() {
-                match Verifier::from_files(
-                    jwt_hs256_secret_file.as_deref(),
-                    jwks_file.as_deref(),
+            http,
+            events,
+        } => match refuse_client_flags(&matches, "serve") {
+            Err(f) => Err(f),
+            Ok(()) => {
+                shared::telemetry::init();
+                serve(ServeArgs {
+                    addr,
+                    store,
+                    jwt_hs256_secret_file,
+                    jwks_file,
                     jwt_audience,
                     jwt_issuer,
-                ) {
-                    Ok(v) => LocalAuth::Verify(v),
-                    Err(e) => return fail(&e),
-                }
-            } else {
-                LocalAuth::Fixed {
-                    role_claim: role_claim.clone(),
-                }
-            };
-            let listener = match vtid_cli::serve::bind(addr, &auth).await {
-                Ok(l) => l,
-                Err(e) => return fail(&e),
-            };
-            let opened = match store.open().await {
-                Ok(o) => o,
-                Err(e) => return fail(&e),
-            };
-            let identity = shared::identity::IdentityConfig {
-                role_claim,
-                tenant_claim,
-                reads: if reads == "tenant" {
-                    ReadScope::OwnTenant
-                } else {
-                    ReadScope::All
-                },
-            };
-            let app = App::new(opened.store, identity, opened.cursor_key)
-                .with_budget(std::time::Duration::from_secs_f64(request_budget));
-            let mode = match auth {
-                LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
-                LocalAuth::Verify(_) => "bearer tokens are verified",
-            };
-            eprintln!(
-                "vtid serve: http://{} on {}; {mode}",
-                listener.local_addr().unwrap_or(addr),
-                opened.description
-            );
-            vtid_cli::serve::run(listener, Arc::new(app), Arc::new(auth)).await;
-            ExitCode::SUCCESS
-        }
-        Command::Import { file, store } => {
-            let opened = match store.open().await {
-                Ok(o) => o,
-                Err(e) => return fail(&e),
-            };
-            let summary =
-                vtid_cli::import::import(opened.store.as_ref(), &file, &mut std::io::stderr())
-                    .await;
-            for p in &summary.problems {
-                eprintln!("{p}");
+                    role_claim,
+                    tenant_claim,
+                    reads,
+                    request_budget,
+                    http,
+                    events,
+                })
+                .await
             }
-            println!(
-                "import: {} rows: {} imported, {} already present, {} conflicting, {} invalid{}",
-                summary.rows,
-                summary.imported,
-                summary.already_present,
-                summary.conflicting,
-                summary.invalid,
-                if summary.invalid > 0 {
-                    " (nothing was imported)"
-                } else {
-                    ""
-                }
-            );
-            if summary.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
+        },
+        Command::Import {
+            file,
+            store,
+            init,
+            dry_run,
+        } => match refuse_client_flags(&matches, "import") {
+            Err(f) => Err(f),
+            Ok(()) => {
+                shared::telemetry::init();
+                run_import(file, store, init, dry_run).await
             }
-        }
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => report(fail, json_errors),
     }
 }
 
@@ -180,7 +180,237 @@ fn parse_budget(s: &str) -> Result<f64, String> {
     }
 }
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("vtid: {message}");
-    ExitCode::FAILURE
+/// A line on stderr; a closed stderr is no reason to panic.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn report(fail: Fail, json_errors: bool) -> ExitCode {
+    let text = match &fail {
+        Fail::Closed => return ExitCode::SUCCESS,
+        Fail::Client(e) if json_errors => e.to_json().to_string(),
+        Fail::Client(e) => format!("vtid: {e}"),
+        Fail::Exit { code, message, .. } if json_errors => {
+            json!({"ok": false, "error": message, "code": code, "details": []}).to_string()
+        }
+        Fail::Exit { message, .. } => format!("vtid: {message}"),
+    };
+    say(&text);
+    fail.exit().into()
+}
+
+/// `import` and `serve` work on a store directly: a client flag given to them would be
+/// silently ignored, so it is refused (the environment's `VTID_URL` is not a mistake).
+fn refuse_client_flags(matches: &ArgMatches, command: &str) -> Result<(), Fail> {
+    let sub = matches.subcommand().map(|(_, m)| m);
+    for id in CLIENT_FLAGS {
+        let given = [Some(matches), sub]
+            .into_iter()
+            .flatten()
+            .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+        if given {
+            let flag = format!("--{}", id.replace('_', "-"));
+            return Err(Fail::usage(format!(
+                "vtid {command} works on a store directly (--data DIR, or --table NAME with \
+                 --dynamodb-endpoint or AWS credentials), never through the API, so it does not \
+                 take {flag}; run it where the store is reachable"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<(), Fail> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vtid", &mut script);
+    let mut out = std::io::stdout();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Fail::Closed),
+        Err(e) => Err(Fail::usage(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+struct ServeArgs {
+    addr: SocketAddr,
+    store: StoreArgs,
+    jwt_hs256_secret_file: Option<PathBuf>,
+    jwks_file: Option<PathBuf>,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    role_claim: String,
+    tenant_claim: String,
+    reads: String,
+    request_budget: f64,
+    http: vtid_cli::serve::HttpLimits,
+    events: vtid_cli::events::EventArgs,
+}
+
+async fn serve(a: ServeArgs) -> Result<(), Fail> {
+    let auth = if a.jwt_hs256_secret_file.is_some() || a.jwks_file.is_some() {
+        let v = Verifier::from_files(
+            a.jwt_hs256_secret_file.as_deref(),
+            a.jwks_file.as_deref(),
+            a.jwt_audience,
+            a.jwt_issuer,
+        )
+        .map_err(Fail::usage)?;
+        LocalAuth::Verify(v)
+    } else {
+        LocalAuth::Fixed {
+            role_claim: a.role_claim.clone(),
+        }
+    };
+    let listener = vtid_cli::serve::bind(a.addr, &auth)
+        .await
+        .map_err(Fail::usage)?;
+    let opened = a.store.open().await.map_err(Fail::usage)?;
+    let identity = shared::identity::IdentityConfig {
+        role_claim: a.role_claim,
+        tenant_claim: a.tenant_claim,
+        reads: if a.reads == "tenant" {
+            ReadScope::OwnTenant
+        } else {
+            ReadScope::All
+        },
+    };
+    let (local, delivery) = a.events.start(&opened).await.map_err(Fail::usage)?;
+    let mut app = App::new(opened.store, identity, opened.cursor_key)
+        .with_budget(std::time::Duration::from_secs_f64(a.request_budget));
+    if let Some(delivery) = delivery {
+        app = app.with_events(delivery);
+    }
+    let mode = match auth {
+        LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
+        LocalAuth::Verify(_) => "bearer tokens are verified",
+    };
+    say(&format!(
+        "vtid serve: http://{} on {}; {mode}; the page: http://{0}/",
+        listener.local_addr().unwrap_or(a.addr),
+        opened.description
+    ));
+    vtid_cli::serve::run(
+        listener,
+        Arc::new(app),
+        Arc::new(auth),
+        a.http,
+        Arc::new(local),
+    )
+    .await;
+    Ok(())
+}
+
+async fn run_import(
+    file: PathBuf,
+    mut store: StoreArgs,
+    init: bool,
+    dry_run: bool,
+) -> Result<(), Fail> {
+    // Say where the rows go in full, whatever the current folder.
+    store.data = std::path::absolute(&store.data).unwrap_or(store.data);
+    let target = match &store.table {
+        Some(_) => Target::Ready,
+        None => import::check_data_folder(&store.data, init).map_err(Fail::usage)?,
+    };
+    // The whole file first: a bad file opens (or creates) no store.
+    let rows = match import::read_rows(&file) {
+        Ok(rows) => rows,
+        Err(summary) => return finish_import(&summary, dry_run),
+    };
+    let unavailable = |message: String| Fail::Exit {
+        exit: Exit::Unavailable,
+        code: "store_unavailable",
+        message,
+    };
+    let summary = if dry_run {
+        // A dry run creates nothing, not even the new ledger it would write to.
+        let opened = match &target {
+            Target::NewLedger(dir) => {
+                say(&format!(
+                    "import: dry run for a new ledger in {}; nothing is written",
+                    dir.display()
+                ));
+                None
+            }
+            Target::Ready => {
+                let opened = store.open().await.map_err(unavailable)?;
+                say(&format!(
+                    "import: dry run against {}; nothing is written",
+                    opened.description
+                ));
+                Some(opened)
+            }
+        };
+        import::dry_run(opened.as_ref().map(|o| o.store.as_ref()), &rows).await
+    } else {
+        let opened = store.open().await.map_err(unavailable)?;
+        opened
+            .store
+            .ping()
+            .await
+            .map_err(|e| unavailable(format!("cannot use the {}: {e}", opened.description)))?;
+        say(&format!("import: writing to {}", opened.description));
+        import::import(opened.store.as_ref(), &rows, &mut std::io::stderr()).await
+    };
+    finish_import(&summary, dry_run)
+}
+
+/// The problems, the summary line, and the exit code the outcome means.
+fn finish_import(summary: &Summary, dry_run: bool) -> Result<(), Fail> {
+    for p in &summary.problems {
+        say(p);
+    }
+    print_summary(summary, dry_run);
+    if summary.invalid > 0 {
+        Err(Fail::Exit {
+            exit: Exit::Usage,
+            code: "invalid_rows",
+            message: format!("{} invalid rows; nothing was imported", summary.invalid),
+        })
+    } else if summary.failed > 0 {
+        Err(Fail::Exit {
+            exit: Exit::Unavailable,
+            code: "store_unavailable",
+            message: format!("{} rows could not be checked or written", summary.failed),
+        })
+    } else if summary.conflicting > 0 {
+        Err(Fail::Exit {
+            exit: Exit::Conflict,
+            code: "conflicting_rows",
+            message: format!(
+                "{} rows differ from the ledger's records and were left alone",
+                summary.conflicting
+            ),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn print_summary(s: &Summary, dry_run: bool) {
+    let (prefix, imported) = if dry_run {
+        ("import (dry run)", "would be imported")
+    } else {
+        ("import", "imported")
+    };
+    let failed = if s.failed > 0 {
+        format!(", {} failed", s.failed)
+    } else {
+        String::new()
+    };
+    let tail = if s.invalid > 0 || (dry_run && s.rows > 0) {
+        if dry_run {
+            " (nothing was written)"
+        } else {
+            " (nothing was imported)"
+        }
+    } else {
+        ""
+    };
+    let line = format!(
+        "{prefix}: {} rows: {} {imported}, {} already present, {} conflicting, {} invalid{failed}{tail}",
+        s.rows, s.imported, s.already_present, s.conflicting, s.invalid
+    );
+    // The exit code carries the outcome even when no one reads stdout.
+    let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -28,6 +28,8 @@ pub struct StoreArgs {
 
 pub struct Opened {
     pub store: Arc<dyn Store>,
+    /// The embedded store itself, for its event outbox (`None` on DynamoDB).
+    pub embedded: Option<SqliteStore>,
     pub cursor_key: shared::config::CursorKey,
     pub description: String,
 }
@@ -51,6 +53,7 @@ impl StoreArgs {
                 let where_ = self.dynamodb_endpoint.as_deref().unwrap_or("AWS");
                 Ok(Opened {
                     store,
+                    embedded: None,
                     cursor_key,
                     description: format!("DynamoDB table {table} at {where_}"),
                 })
@@ -67,7 +70,8 @@ impl StoreArgs {
                     .map_err(|e| e.to_string())?;
                 let description = format!("embedded store {}", store.path().display());
                 Ok(Opened {
-                    store: Arc::new(store),
+                    store: Arc::new(store.clone()),
+                    embedded: Some(store),
                     cursor_key: key.into_bytes().into(),
                     description,
                 })

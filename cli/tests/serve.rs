@@ -1,109 +1,14 @@
 //! The `vtid` binary as a user runs it: `vtid serve` on loopback (restart, token
 //! checking, DynamoDB) and `vtid import`, over real HTTP.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_vtid");
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// Starts `vtid serve` and waits until `GET /vtid/health` answers 200.
-    fn start(args: &[&str]) -> Server {
-        let server = Server::start_unready(args);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok((200, _, _)) = server.try_call("GET", "/vtid/health", None, &[]) {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("vtid serve did not answer GET /vtid/health");
-    }
-
-    fn try_call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> std::io::Result<(u16, String, Value)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(&body);
-        s.write_all(req.as_bytes())?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw)?;
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let json = serde_json::from_str(body).unwrap_or(Value::Null);
-        Ok((status, head.to_lowercase(), json))
-    }
-
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let (status, _, json) = self
-            .try_call(method, path, body.as_ref(), headers)
-            .expect("HTTP call");
-        (status, json)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rec(tenant: &str) -> Value {
-    json!({"taskFamily": "deploy", "taskType": "release", "description": "ship it", "tenant": tenant})
-}
-
-fn year() -> i32 {
-    use chrono::Datelike;
-    chrono::Utc::now().year()
-}
 
 #[test]
 fn refuses_to_listen_beyond_loopback_without_token_checking() {
@@ -152,20 +57,6 @@ fn a_restarted_server_keeps_every_record_and_continues_the_sequence() {
         .unwrap();
     assert_eq!(status, 405);
     assert!(head.contains("allow:"));
-}
-
-fn hs256(claims: Value) -> String {
-    let secret = std::fs::read(fixture("hs256-test-secret")).unwrap();
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.trim_ascii()),
-    )
-    .unwrap()
-}
-
-fn in_an_hour() -> i64 {
-    chrono::Utc::now().timestamp() + 3600
 }
 
 #[test]
@@ -475,12 +366,7 @@ fn import_scenario(store: &[&str], serve: &[&str]) {
 fn import_registers_seed_rows_idempotently_and_moves_the_counter_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    import_scenario(&["--data", data], &["--data", data]);
-}
-
-fn moto() -> String {
-    std::env::var("VTID_TEST_DYNAMODB_ENDPOINT")
-        .expect("VTID_TEST_DYNAMODB_ENDPOINT is not set: run the tests with ./scripts/test, which starts moto's server")
+    import_scenario(&["--data", data, "--init"], &["--data", data]);
 }
 
 #[test]
@@ -518,41 +404,6 @@ fn health_is_503_when_the_store_is_unreachable() {
         !raw.contains("Dispatch") && !raw.contains("Sdk") && !raw.contains("127.0.0.1"),
         "{raw}"
     );
-}
-
-impl Server {
-    /// Starts a server whose store may be down: waits for the port, not for health.
-    fn start_unready(args: &[&str]) -> Server {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .args(["--addr", &addr])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vtid serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "vtid serve did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, port }
-    }
-}
-
-fn vtid_cmd(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(["--url", url])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -617,7 +468,7 @@ fn the_client_commands_drive_a_running_ledger() {
         (Some("active"), Some(2))
     );
     let (code, _, err) = vtid_cmd(&url, &["update", &child, "--status", "pending"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 4, "a refused move is a conflict");
     assert!(err.contains("invalid_transition"), "{err}");
     let (_, listed, _) = vtid_cmd(&url, &["list", "--family", "deploy", "--status", "active"]);
     assert_eq!(listed.lines().count(), 1);

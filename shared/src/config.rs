@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::deadline::DEFAULT_BUDGET;
 
+use crate::events::Delivery;
 use crate::identity::{IdentityConfig, ReadScope};
 use crate::store::dynamo::DynamoStore;
 use crate::store::{Store, StoreError};
@@ -18,6 +19,8 @@ pub struct App {
     pub cursor_key: Arc<CursorKey>,
     /// The longest a request may take where no invocation deadline says less.
     pub budget: Duration,
+    /// Event delivery that the health check reports (`vtid serve` on the embedded store).
+    pub events: Option<Arc<dyn Delivery>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +38,14 @@ impl App {
             identity,
             cursor_key: Arc::new(cursor_key.into()),
             budget: DEFAULT_BUDGET,
+            events: None,
         }
+    }
+
+    /// The same app reporting `events` in its health check.
+    pub fn with_events(mut self, events: Arc<dyn Delivery>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The same app with another request budget (`vtid serve --request-budget`).

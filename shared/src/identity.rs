@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::validation::tenant_chars;
+use crate::vtid::printable;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -52,9 +53,18 @@ impl Default for IdentityConfig {
 }
 
 const MAX_NAME_CHARS: usize = 256;
+/// Bounds of a role claim: its text, and the entries of an array.
+const MAX_ROLE_CLAIM_CHARS: usize = 4096;
+const MAX_ROLE_ENTRIES: usize = 100;
+
+/// A caller's claims as JSON values. API Gateway's JWT authorizer hands them on as
+/// strings; a Lambda authorizer and `vtid serve` as the JSON values they are. One reader
+/// ([`IdentityConfig::caller_from_claims`]) applies the same rules to both.
+pub type Claims = HashMap<String, Value>;
 
 impl IdentityConfig {
-    /// The caller of `req`, or 401 when the context carries no identity.
+    /// The caller of `req`: 401 when the context carries no identity, 403 when it
+    /// carries one the ledger cannot honour (a malformed claim).
     pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
         let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
             return Err(ApiError::Unauthenticated);
@@ -63,10 +73,10 @@ impl IdentityConfig {
             return Err(ApiError::Unauthenticated);
         };
         if let Some(jwt) = auth.jwt.as_ref().filter(|j| !j.claims.is_empty()) {
-            let claims: HashMap<&str, Value> = jwt
+            let claims: Claims = jwt
                 .claims
                 .iter()
-                .map(|(k, v)| (k.as_str(), Value::String(v.clone())))
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
             return self.caller_from_claims(&claims);
         }
@@ -79,7 +89,7 @@ impl IdentityConfig {
                 .or_else(|| iam.user_id.clone());
             return match name.filter(|n| !n.is_empty()) {
                 Some(name) => Ok(Caller {
-                    name: bounded(name),
+                    name: caller_name(name)?,
                     role: Role::Service,
                     tenant: None,
                 }),
@@ -87,31 +97,40 @@ impl IdentityConfig {
             };
         }
         if !auth.fields.is_empty() {
-            let claims: HashMap<&str, Value> = auth
-                .fields
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            return self.caller_from_claims(&claims);
+            return self.caller_from_claims(&auth.fields);
         }
         Err(ApiError::Unauthenticated)
     }
 
-    fn caller_from_claims(&self, claims: &HashMap<&str, Value>) -> Result<Caller, ApiError> {
-        let name = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
-        let Some(name) = name else {
-            return Err(ApiError::Unauthenticated);
+    /// The one claim reader (SPEC section 6, and `docs/api.md`):
+    /// - `sub`: a non-empty string without control characters (missing, null or empty:
+    ///   401; any other value: 403);
+    /// - the role claim: a string (`admin`, HTTP API's `[users admin]`, `a,b`) or an array
+    ///   of strings; missing or null: a plain user; any other JSON type: 403;
+    /// - the tenant claim: a valid tenant string; missing, null or empty: no tenant; any
+    ///   other value: 403.
+    ///
+    /// Nothing is ever turned into text and then read as a role or a tenant.
+    pub fn caller_from_claims(&self, claims: &Claims) -> Result<Caller, ApiError> {
+        let name = match claims.get("sub") {
+            None | Some(Value::Null) => return Err(ApiError::Unauthenticated),
+            Some(Value::String(s)) if s.is_empty() => return Err(ApiError::Unauthenticated),
+            Some(Value::String(s)) => caller_name(s.clone())?,
+            Some(_) => return Err(malformed("the 'sub' claim must be a string")),
         };
-        let roles = claims
-            .get(self.role_claim.as_str())
-            .map(claim_words)
-            .unwrap_or_default();
-        let role = if roles.iter().any(|r| r == "admin") {
+        let roles = match claims.get(self.role_claim.as_str()) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => role_names(v).ok_or_else(|| {
+                malformed(&format!(
+                    "the '{}' claim must be a role name or an array of role names \
+                     (printable text, at most {MAX_ROLE_ENTRIES} names)",
+                    printable(&self.role_claim)
+                ))
+            })?,
+        };
+        let role = if roles.contains(&"admin") {
             Role::Admin
-        } else if roles.iter().any(|r| r == "service") {
+        } else if roles.contains(&"service") {
             Role::Service
         } else {
             Role::User
@@ -127,31 +146,56 @@ impl IdentityConfig {
                 ));
             }
         };
-        Ok(Caller {
-            name: bounded(name.to_owned()),
-            role,
-            tenant,
-        })
+        Ok(Caller { name, role, tenant })
     }
 }
 
-fn bounded(mut s: String) -> String {
+fn malformed(why: &str) -> ApiError {
+    ApiError::Forbidden(format!("the caller's identity is malformed: {why}"))
+}
+
+/// A caller's name (`sub` or ARN) as stored in `createdBy`: no control characters, cut
+/// to 256 characters.
+fn caller_name(mut s: String) -> Result<String, ApiError> {
+    if s.chars().any(char::is_control) {
+        return Err(malformed("the caller's name contains control characters"));
+    }
     if let Some((i, _)) = s.char_indices().nth(MAX_NAME_CHARS) {
         s.truncate(i);
     }
-    s
+    Ok(s)
 }
 
-/// A claim's words: a string (`"admin"`, HTTP API's `"[admin users]"`, `"a,b"`) or a JSON array.
-fn claim_words(v: &Value) -> Vec<String> {
+/// The role names of a role claim, or `None` when the claim is malformed. A string is
+/// one name (`"admin"`), HTTP API's list form (`"[users admin]"`) or a comma-separated
+/// list (`"a,b"`); only those brackets are taken off, so JSON text in a string
+/// (`{"admin":false}`) stays one odd name that grants nothing. An array holds one name
+/// per entry, each a string.
+fn role_names(v: &Value) -> Option<Vec<&str>> {
+    let printable = |s: &str| !s.chars().any(|c| c.is_control() && !c.is_whitespace());
     match v {
-        Value::String(s) => s
-            .split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | ',' | '"'))
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
+        Value::String(s) if s.chars().count() <= MAX_ROLE_CLAIM_CHARS && printable(s) => {
+            let s = s.trim();
+            let list = s
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .unwrap_or(s);
+            Some(
+                list.split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|w| !w.is_empty())
+                    .collect(),
+            )
+        }
+        Value::Array(a) if a.len() <= MAX_ROLE_ENTRIES => a
+            .iter()
+            .map(|e| match e {
+                Value::String(s) if s.chars().count() <= MAX_NAME_CHARS && printable(s) => {
+                    Some(s.as_str())
+                }
+                _ => None,
+            })
             .collect(),
-        Value::Array(a) => a.iter().flat_map(claim_words).collect(),
-        _ => Vec::new(),
+        _ => None,
     }
 }
 
@@ -200,11 +244,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(v: Value) -> HashMap<&'static str, Value> {
-        let m: HashMap<String, Value> = serde_json::from_value(v).unwrap();
-        m.into_iter()
-            .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
-            .collect()
+    fn claims(v: Value) -> Claims {
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -240,6 +281,67 @@ mod tests {
             cfg.caller_from_claims(&claims(json!({"sub": "a", "tenant": "a b"}))),
             Err(ApiError::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn claims_of_another_json_type_are_refused_never_read_as_text() {
+        let cfg = IdentityConfig::default();
+        let forbidden = |v: Value| {
+            matches!(
+                cfg.caller_from_claims(&claims(v)),
+                Err(ApiError::Forbidden(_))
+            )
+        };
+        for role in [
+            json!({"admin": false}),
+            json!([{"admin": true}]),
+            json!(["admin", 1]),
+            json!([["admin"]]),
+            json!(true),
+            json!(7),
+            json!("ad\u{0}min"),
+        ] {
+            assert!(forbidden(json!({"sub": "u", "role": role})), "role {role}");
+        }
+        for tenant in [
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(["acme"]),
+            json!({"t": "acme"}),
+        ] {
+            assert!(
+                forbidden(json!({"sub": "u", "tenant": tenant})),
+                "tenant {tenant}"
+            );
+        }
+        for sub in [json!(5), json!(["a"]), json!("a\nb"), json!("nul\u{0}")] {
+            assert!(forbidden(json!({"sub": sub})), "sub {sub}");
+        }
+        let none = cfg
+            .caller_from_claims(&claims(json!({"sub": "u", "tenant": null, "role": null})))
+            .unwrap();
+        assert_eq!((none.role, none.tenant), (Role::User, None));
+        assert!(matches!(
+            cfg.caller_from_claims(&claims(json!({"sub": null}))),
+            Err(ApiError::Unauthenticated)
+        ));
+        // Array entries are names, not lists to split; JSON text in a string is one name.
+        for role in [
+            json!(["[admin]", "x y"]),
+            json!("{\"admin\":false}"),
+            json!("[{\"admin\": true}]"),
+            json!("[[admin]]"),
+        ] {
+            let c = cfg
+                .caller_from_claims(&claims(json!({"sub": "u", "role": role})))
+                .unwrap();
+            assert_eq!(c.role, Role::User, "{role}");
+        }
+        let c = cfg
+            .caller_from_claims(&claims(json!({"sub": "u", "role": " [users, admin] "})))
+            .unwrap();
+        assert_eq!(c.role, Role::Admin);
     }
 
     #[test]

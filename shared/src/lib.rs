@@ -7,7 +7,6 @@ pub mod config;
 pub mod cursor;
 pub mod deadline;
 pub mod error;
-#[cfg(feature = "events")]
 pub mod events;
 pub mod identity;
 pub mod store;

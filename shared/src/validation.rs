@@ -1,14 +1,17 @@
 //! Request bodies to domain values: every field checked, every problem named.
 //! Text limits are declared with `validator`; types and unknown fields are checked
-//! field by field so that each bad one gets its own detail.
+//! field by field so that each bad one gets its own detail. Problems are collected in
+//! `Details`, which keeps the first few and counts the rest, and the list of known
+//! fields is said once per answer, not once per unknown field.
 
 use serde_json::{Map, Value};
 use validator::{Validate, ValidationError, ValidationErrors};
 
-use crate::error::Detail;
+use crate::error::{Detail, Details};
 use crate::lifecycle::Status;
 use crate::record::{Draft, Patch};
 use crate::vtid::Vtid;
+use crate::vtid::printable;
 
 /// Largest body accepted by create and PATCH (metadata alone may take 16 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -17,6 +20,43 @@ pub const MAX_BATCH_BODY_BYTES: usize = 50 * MAX_BODY_BYTES;
 pub const MAX_BATCH_ITEMS: usize = 50;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const MAX_METADATA_DEPTH: usize = 8;
+
+/// The fields a kind of object takes; `name` tells the lists apart.
+#[derive(Clone, Copy)]
+pub struct Known {
+    name: &'static str,
+    fields: &'static [&'static str],
+}
+
+pub const CREATE_BODY: Known = Known {
+    name: "create",
+    fields: &CREATE_FIELDS,
+};
+pub const PATCH_BODY: Known = Known {
+    name: "patch",
+    fields: &PATCH_FIELDS,
+};
+pub const BATCH_BODY: Known = Known {
+    name: "batch",
+    fields: &["items"],
+};
+
+const UNKNOWN_FIELD: &str = "is not a known field";
+
+/// One detail per key of `map` that `known` does not hold. The first names the known
+/// fields; the others (and those of later items of a batch) do not repeat them.
+pub fn unknown_fields(map: &Map<String, Value>, prefix: &str, known: Known, out: &mut Details) {
+    for k in map.keys().filter(|k| !known.fields.contains(&k.as_str())) {
+        let list = !out.is_full() && out.first_time(known.name);
+        out.push_with(|| {
+            let message = match list {
+                true => format!("{UNKNOWN_FIELD} (known: {})", known.fields.join(", ")),
+                false => UNKNOWN_FIELD.to_owned(),
+            };
+            Detail::new(format!("{prefix}{}", printable(k)), message)
+        });
+    }
+}
 
 const CREATE_FIELDS: [&str; 10] = [
     "taskFamily",
@@ -169,13 +209,13 @@ fn camel(field: &str) -> &str {
     }
 }
 
-fn limit_details(errors: ValidationErrors, prefix: &str, out: &mut Vec<Detail>) {
+fn limit_details(errors: ValidationErrors, prefix: &str, out: &mut Details) {
     let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
     fields.sort_by_key(|(f, _)| f.to_string());
     for (field, errs) in fields {
         if let Some(e) = errs.first() {
             let message = e.message.as_deref().unwrap_or("is not valid").to_owned();
-            out.push(Detail::new(format!("{prefix}{}", camel(&field)), message));
+            out.add(format!("{prefix}{}", camel(&field)), message);
         }
     }
 }
@@ -184,36 +224,40 @@ fn limit_details(errors: ValidationErrors, prefix: &str, out: &mut Vec<Detail>) 
 struct Reader<'a> {
     map: &'a Map<String, Value>,
     prefix: &'a str,
-    details: Vec<Detail>,
+    details: &'a mut Details,
+    /// Problems recorded before this object was read (a batch shares one `Details`).
+    before: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(body: &'a Value, prefix: &'a str, known: &[&str]) -> Result<Self, Vec<Detail>> {
+    /// `None` when `body` is not an object (recorded as a problem).
+    fn new(
+        body: &'a Value,
+        prefix: &'a str,
+        known: Known,
+        details: &'a mut Details,
+    ) -> Option<Self> {
+        let before = details.len();
         let Value::Object(map) = body else {
             let field = if prefix.is_empty() {
                 "body"
             } else {
                 prefix.trim_end_matches('.')
             };
-            return Err(vec![Detail::new(field, "must be a JSON object")]);
+            details.add(field, "must be a JSON object");
+            return None;
         };
-        let mut details = Vec::new();
-        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
-            details.push(Detail::new(
-                format!("{prefix}{}", crate::vtid::printable(k)),
-                format!("is not a known field (known: {})", known.join(", ")),
-            ));
-        }
-        Ok(Self {
+        unknown_fields(map, prefix, known, details);
+        Some(Self {
             map,
             prefix,
             details,
+            before,
         })
     }
 
     fn bad(&mut self, field: &str, message: &str) {
-        self.details
-            .push(Detail::new(format!("{}{field}", self.prefix), message));
+        self.details.add(format!("{}{field}", self.prefix), message);
     }
 
     /// `None` when absent; `Some(None)` when null; text is trimmed.
@@ -290,14 +334,12 @@ impl<'a> Reader<'a> {
         value
     }
 
-    fn finish(mut self, limits: Limits) -> Result<(), Vec<Detail>> {
+    /// True when this object had no problem.
+    fn finish(self, limits: Limits) -> bool {
         if let Err(e) = limits.validate() {
-            limit_details(e, self.prefix, &mut self.details);
+            limit_details(e, self.prefix, self.details);
         }
-        match self.details.is_empty() {
-            true => Ok(()),
-            false => Err(self.details),
-        }
+        self.details.len() == self.before
     }
 }
 
@@ -307,8 +349,23 @@ pub fn parse_create(
     body: &Value,
     default_tenant: Option<&str>,
     prefix: &str,
-) -> Result<Draft, Vec<Detail>> {
-    let mut r = Reader::new(body, prefix, &CREATE_FIELDS)?;
+) -> Result<Draft, Details> {
+    let mut details = Details::new();
+    match read_create(body, default_tenant, prefix, &mut details) {
+        Some(draft) => Ok(draft),
+        None => Err(details),
+    }
+}
+
+/// Like [`parse_create`], adding the problems to `details` (a batch collects all its
+/// items' in one); `None` when this body had any.
+pub fn read_create(
+    body: &Value,
+    default_tenant: Option<&str>,
+    prefix: &str,
+    details: &mut Details,
+) -> Option<Draft> {
+    let mut r = Reader::new(body, prefix, CREATE_BODY, details)?;
     let task_family = r.required_text("taskFamily");
     let task_family = r.require("taskFamily", task_family);
     let task_type = r.required_text("taskType");
@@ -343,33 +400,36 @@ pub fn parse_create(
         assigned_to: assigned_to.clone(),
         metadata: metadata.clone(),
     };
-    r.finish(limits)?;
-    match (task_family, task_type, description, tenant) {
-        (Some(task_family), Some(task_type), Some(description), Some(tenant)) => Ok(Draft {
-            task_family,
-            task_type,
-            title,
-            description,
-            status: status.unwrap_or(Status::Pending),
-            tenant,
-            assigned_to,
-            parent_vtid,
-            metadata: metadata.unwrap_or_default(),
-            is_test: is_test.unwrap_or(false),
-        }),
-        // Unreachable in practice: each missing field already produced a detail.
-        _ => Err(vec![Detail::new("body", "required fields are missing")]),
+    if !r.finish(limits) {
+        return None;
     }
+    // Each missing field already produced a detail, so all four are here.
+    Some(Draft {
+        task_family: task_family?,
+        task_type: task_type?,
+        title,
+        description: description?,
+        status: status.unwrap_or(Status::Pending),
+        tenant: tenant?,
+        assigned_to,
+        parent_vtid,
+        metadata: metadata.unwrap_or_default(),
+        is_test: is_test.unwrap_or(false),
+    })
 }
 
 /// A PATCH body to a patch. An empty body or `{}` is refused: it cannot mean anything.
-pub fn parse_patch(body: &Value) -> Result<Patch, Vec<Detail>> {
-    let mut r = Reader::new(body, "", &PATCH_FIELDS)?;
+pub fn parse_patch(body: &Value) -> Result<Patch, Details> {
+    let mut details = Details::new();
+    let Some(mut r) = Reader::new(body, "", PATCH_BODY, &mut details) else {
+        return Err(details);
+    };
     if r.map.is_empty() {
-        return Err(vec![Detail::new(
+        return Err(Detail::new(
             "body",
             format!("must set at least one of {}", PATCH_FIELDS.join(", ")),
-        )]);
+        )
+        .into());
     }
     let status = r.status("status");
     let assigned_to = r.text("assignedTo");
@@ -385,7 +445,9 @@ pub fn parse_patch(body: &Value) -> Result<Patch, Vec<Detail>> {
         metadata: metadata.clone(),
         ..Limits::default()
     };
-    r.finish(limits)?;
+    if !r.finish(limits) {
+        return Err(details);
+    }
     Ok(Patch {
         status,
         assigned_to,
@@ -411,7 +473,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(d: &[Detail]) -> Vec<&str> {
+    fn fields(d: &Details) -> Vec<&str> {
         d.iter().map(|d| d.field.as_str()).collect()
     }
 
@@ -458,6 +520,32 @@ mod tests {
                 "title"
             ]
         );
+    }
+
+    #[test]
+    fn the_known_fields_are_listed_once_and_unknown_keys_are_counted_past_the_limit() {
+        let mut body =
+            json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": "a"});
+        for i in 0..7000 {
+            body[format!("k{i}")] = json!(0);
+        }
+        let err = parse_create(&body, None, "").unwrap_err();
+        assert_eq!(err.len(), 7000);
+        assert_eq!(err.iter().count(), crate::error::MAX_DETAILS);
+        let listing: Vec<&Detail> = err
+            .iter()
+            .filter(|d| d.message.contains("known:"))
+            .collect();
+        assert_eq!(listing.len(), 1, "the known fields are said once");
+        assert!(err.iter().all(|d| d.message.starts_with(UNKNOWN_FIELD)));
+        // Across the items of a batch too.
+        let mut all = Details::new();
+        for i in 0..3 {
+            let prefix = format!("items[{i}].");
+            assert!(read_create(&json!({"x": 1}), Some("t"), &prefix, &mut all).is_none());
+        }
+        let known = all.iter().filter(|d| d.message.contains("known:")).count();
+        assert_eq!(known, 1);
     }
 
     #[test]

@@ -174,7 +174,7 @@ async fn fixed_routes_are_not_vtids_and_delete_is_405(api: Api) {
         .assert_error(405, "method_not_allowed");
     api.send(Req::new("GET", "/elsewhere"))
         .await
-        .assert_error(404, "not_found");
+        .assert_error(404, "no_route");
     assert_eq!(
         api.get(&format!("/vtid/{v}")).await.status,
         200,

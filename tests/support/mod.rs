@@ -55,8 +55,7 @@ pub async fn dynamo() -> DynamoStore {
 
 /// Another process's view of the same table: its own client and its own counter cache.
 pub async fn dynamo_on(table: &str) -> DynamoStore {
-    let sdk = endpoint_config(&dynamo_endpoint(), "us-east-1").await;
-    DynamoStore::new(&sdk, table)
+    dynamo_at(&dynamo_endpoint(), table).await
 }
 
 /// A moto server of the test's own, for tests that send many transactions (moto copies
@@ -109,9 +108,11 @@ impl Drop for Moto {
 }
 
 /// A DynamoDB store on `table` at `endpoint`: another process's view (its own client).
+/// moto serves one request at a time and a busy test machine slows it down: its answers
+/// get more time than DynamoDB's would.
 pub async fn dynamo_at(endpoint: &str, table: &str) -> DynamoStore {
     let sdk = endpoint_config(endpoint, "us-east-1").await;
-    DynamoStore::new(&sdk, table)
+    DynamoStore::new(&sdk, table).with_attempt_timeout(std::time::Duration::from_secs(8))
 }
 
 /// Which store a test runs on.
@@ -129,6 +130,8 @@ pub struct Api {
     pub dynamo_table: Option<String>,
     /// The DynamoDB store itself, for its request count.
     pub dynamo: Option<Arc<DynamoStore>>,
+    /// A moto server of this Api's own, when it has one.
+    _moto: Option<Moto>,
 }
 
 impl Api {
@@ -149,17 +152,52 @@ impl Api {
             }
         };
         Self {
-            app: App::new(store, identity, b"test cursor key".to_vec()),
+            // Generous: these tests are about behaviour, not deadlines (tested on their own),
+            // and a busy machine makes moto slow.
+            app: App::new(store, identity, b"test cursor key".to_vec())
+                .with_budget(std::time::Duration::from_secs(30)),
             kind,
             _dir: dir,
             dynamo_table: table,
             dynamo,
+            _moto: None,
+        }
+    }
+
+    /// The same kind of Api with a moto server of its own on DynamoDB (for a test that
+    /// fills a table with thousands of records: moto answers one request at a time, and a
+    /// big table would slow every other test sharing the server); itself on SQLite.
+    pub async fn on_private_server(self) -> Self {
+        if self.kind != Kind::Dynamo {
+            return self;
+        }
+        let moto = Moto::start();
+        let table = unique("vtid-private");
+        let store = Arc::new(dynamo_at(&moto.url, &table).await);
+        store.create_table().await.expect("create the test table");
+        Self {
+            app: App::new(
+                store.clone(),
+                self.app.identity.clone(),
+                b"test cursor key".to_vec(),
+            )
+            .with_budget(self.app.budget),
+            kind: Kind::Dynamo,
+            _dir: None,
+            dynamo_table: Some(table),
+            dynamo: Some(store),
+            _moto: Some(moto),
         }
     }
 
     /// DynamoDB requests sent so far (0 on SQLite).
     pub fn requests(&self) -> u64 {
         self.dynamo.as_ref().map_or(0, |d| d.requests_sent())
+    }
+
+    /// DynamoDB operations the store asked for so far, SDK retries not counted (0 on SQLite).
+    pub fn operations(&self) -> u64 {
+        self.dynamo.as_ref().map_or(0, |d| d.operations_sent())
     }
 
     /// Writes `records` under their own VTIDs (as an import does), 32 at a time.

@@ -1,5 +1,9 @@
 //! `POST /vtid/create` and `POST /vtid/batch`. Validation, access and idempotency are
 //! settled before the store is asked for a number, so a refused request consumes none.
+//!
+//! With tenant-scoped reads, a plain caller's parents are checked here first: a parent
+//! of another tenant answers exactly as one that does not exist (422, before the store
+//! and its idempotency key), so a create cannot reveal what a get would hide.
 
 use http::StatusCode;
 use http::header::{HeaderValue, LOCATION};
@@ -9,12 +13,16 @@ use serde_json::{Value, json};
 use super::{Call, fingerprint, idempotency_key, json_body, reply, with_etag};
 use crate::App;
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Detail};
-use crate::identity::Caller;
+use crate::error::{ApiError, Details};
+use crate::identity::{Caller, ReadScope};
 use crate::record::Draft;
 use crate::store::{CreateOutcome, CreateRequest, IdempotencyKey};
 use crate::timestamp::Timestamp;
-use crate::validation::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ITEMS, MAX_BODY_BYTES, parse_create};
+use crate::validation::{
+    BATCH_BODY, MAX_BATCH_BODY_BYTES, MAX_BATCH_ITEMS, MAX_BODY_BYTES, parse_create, read_create,
+    unknown_fields,
+};
+use crate::vtid::Vtid;
 
 pub async fn create(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
@@ -37,6 +45,7 @@ async fn create_inner(
     let draft =
         parse_create(&body, caller.tenant.as_deref(), "").map_err(ApiError::InvalidPayload)?;
     caller.check_create(&draft.tenant)?;
+    check_parents(app, &caller, std::slice::from_ref(&draft)).await?;
     let outcome = store_create(
         app,
         &caller,
@@ -76,11 +85,11 @@ async fn batch_inner(
     let key = idempotency_key(req)?;
     let items = batch_items(&body)?;
     let mut drafts = Vec::with_capacity(items.len());
-    let mut details = Vec::new();
+    let mut details = Details::new();
     for (i, item) in items.iter().enumerate() {
-        match parse_create(item, caller.tenant.as_deref(), &format!("items[{i}].")) {
-            Ok(d) => drafts.push(d),
-            Err(d) => details.extend(d),
+        let prefix = format!("items[{i}].");
+        if let Some(d) = read_create(item, caller.tenant.as_deref(), &prefix, &mut details) {
+            drafts.push(d);
         }
     }
     if !details.is_empty() {
@@ -94,6 +103,7 @@ async fn batch_inner(
             ))
         })?;
     }
+    check_parents(app, &caller, &drafts).await?;
     let outcome = store_create(
         app,
         &caller,
@@ -122,16 +132,8 @@ fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
             "must be a JSON object with an items array",
         ));
     };
-    let unknown: Vec<Detail> = map
-        .keys()
-        .filter(|k| k.as_str() != "items")
-        .map(|k| {
-            Detail::new(
-                crate::vtid::printable(k),
-                "is not a known field (known: items)",
-            )
-        })
-        .collect();
+    let mut unknown = Details::new();
+    unknown_fields(map, "", BATCH_BODY, &mut unknown);
     if !unknown.is_empty() {
         return Err(ApiError::InvalidPayload(unknown));
     }
@@ -147,6 +149,31 @@ fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
         )),
         None => Err(ApiError::invalid_payload("items", "is required")),
     }
+}
+
+/// With tenant-scoped reads, a plain caller may name as parent only a record it may
+/// read: any other answers as a VTID that does not exist. One read per distinct parent,
+/// only in that mode; the store checks existence again in its write.
+async fn check_parents(app: &App, caller: &Caller, drafts: &[Draft]) -> Result<(), ApiError> {
+    if app.identity.reads == ReadScope::All || caller.is_privileged() {
+        return Ok(());
+    }
+    let mut checked: Vec<Vtid> = Vec::new();
+    for parent in drafts.iter().filter_map(|d| d.parent_vtid) {
+        if checked.contains(&parent) {
+            continue;
+        }
+        let readable = app
+            .store
+            .get(parent)
+            .await?
+            .is_some_and(|p| caller.may_read(app.identity.reads, &p.tenant));
+        if !readable {
+            return Err(ApiError::ParentNotFound(parent.to_string()));
+        }
+        checked.push(parent);
+    }
+    Ok(())
 }
 
 async fn store_create(

@@ -10,7 +10,7 @@ use super::{Call, parse_limit, reply};
 use crate::App;
 use crate::cursor;
 use crate::error::{ApiError, Detail};
-use crate::identity::ReadScope;
+use crate::identity::{Caller, ReadScope};
 use crate::store::{Filters, ListQuery};
 use crate::validation::tenant_chars;
 use crate::vtid::{MIN_YEAR, printable};
@@ -18,8 +18,14 @@ use percent_encoding::percent_decode_str;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
-const KNOWN: &str =
-    "taskFamily, status, tenant, assignedTo, parentVtid, year, includeTest, limit, cursor";
+/// The filter parameters, named once for both messages below.
+macro_rules! filter_names {
+    () => {
+        "taskFamily, status, tenant, assignedTo, parentVtid, year, includeTest"
+    };
+}
+const KNOWN_FILTERS: &str = filter_names!();
+const KNOWN: &str = concat!(filter_names!(), ", limit, cursor");
 
 pub async fn list(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
@@ -28,22 +34,8 @@ pub async fn list(app: &App, req: Request) -> Response<Body> {
 
 async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
-    let (mut query, cursor_text) = parse(req)?;
-    if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
-        match (&query.filters.tenant, &caller.tenant) {
-            (_, None) => {
-                return Err(ApiError::Forbidden(
-                    "this caller has no tenant to read".into(),
-                ));
-            }
-            (Some(asked), Some(own)) if asked != own => {
-                return Err(ApiError::Forbidden(
-                    "this caller may read only its own tenant".into(),
-                ));
-            }
-            (_, Some(own)) => query.filters.tenant = Some(own.clone()),
-        }
-    }
+    let (mut query, cursor_text) = parse(req, Paging::Yes)?;
+    scope_to_caller(app, &caller, &mut query.filters)?;
     let bound_to = filters_fingerprint(&query);
     let key = app.cursor_key.bytes().await?;
     if let Some(c) = cursor_text {
@@ -57,6 +49,43 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &json!({"ok": true, "count": fitted.items.len(), "data": fitted.items, "nextCursor": next}),
     ))
+}
+
+/// The filters of `GET /vtid/list` without its paging (`limit`, `cursor`), parsed by the
+/// same rules and narrowed to the caller's tenant the same way: what a route that
+/// filters records as the list does (`GET /vtid/events`) accepts.
+pub fn filters_only(app: &App, caller: &Caller, req: &Request) -> Result<ListQuery, ApiError> {
+    let (mut query, _) = parse(req, Paging::No)?;
+    scope_to_caller(app, caller, &mut query.filters)?;
+    Ok(query)
+}
+
+/// With tenant-scoped reads, a caller without a privileged role reads only its own
+/// tenant: a list naming another one, or a caller with none, is 403.
+fn scope_to_caller(app: &App, caller: &Caller, filters: &mut Filters) -> Result<(), ApiError> {
+    if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
+        match (&filters.tenant, &caller.tenant) {
+            (_, None) => {
+                return Err(ApiError::Forbidden(
+                    "this caller has no tenant to read".into(),
+                ));
+            }
+            (Some(asked), Some(own)) if asked != own => {
+                return Err(ApiError::Forbidden(
+                    "this caller may read only its own tenant".into(),
+                ));
+            }
+            (_, Some(own)) => filters.tenant = Some(own.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `limit` and `cursor` are parameters of the route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    Yes,
+    No,
 }
 
 /// What a cursor is bound to: every filter, in a fixed order.
@@ -94,7 +123,9 @@ fn text_filter(field: &str, v: &str, max: usize) -> Result<String, Detail> {
     Ok(v.to_owned())
 }
 
-fn parse(req: &Request) -> Result<(ListQuery, Option<String>), ApiError> {
+fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), ApiError> {
+    let paged = paging == Paging::Yes;
+    let known = if paged { KNOWN } else { KNOWN_FILTERS };
     let mut filters = Filters::default();
     let mut include_test = false;
     let mut limit = DEFAULT_LIMIT;
@@ -158,20 +189,20 @@ fn parse(req: &Request) -> Result<(ListQuery, Option<String>), ApiError> {
                 "false" => Ok(()),
                 _ => Err(Detail::new(k, "must be true or false")),
             },
-            "limit" => match parse_limit(k, v, MAX_LIMIT) {
+            "limit" if paged => match parse_limit(k, v, MAX_LIMIT) {
                 Ok(l) => {
                     limit = l;
                     Ok(())
                 }
                 Err(_) => Err(Detail::new(k, "must be a whole number from 1 to 200")),
             },
-            "cursor" => {
+            "cursor" if paged => {
                 cursor_text = Some(v.to_owned());
                 Ok(())
             }
             other => Err(Detail::new(
                 printable(other),
-                format!("is not a known query parameter (known: {KNOWN})"),
+                format!("is not a known query parameter (known: {known})"),
             )),
         };
         if let Err(d) = parsed {

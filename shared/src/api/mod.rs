@@ -5,6 +5,7 @@ mod audit;
 mod create;
 mod health;
 mod history;
+pub mod json;
 mod list;
 mod page;
 mod read;
@@ -15,7 +16,7 @@ pub use audit::audit;
 pub use create::{batch, create};
 pub use health::health;
 pub use history::history;
-pub use list::list;
+pub use list::{filters_only, list};
 pub use read::{get, head};
 pub use router::{fallback, route};
 pub use update::update;
@@ -26,12 +27,12 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::deadline::{Deadline, Expired, LAMBDA_MARGIN};
-use crate::error::{ApiError, Detail};
+use crate::error::ApiError;
 use crate::record::Record;
 use crate::vtid::Vtid;
 
@@ -48,11 +49,10 @@ pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
     res
 }
 
-/// The error body of SPEC section 5; a 503 or a 409 in progress also says when to retry.
+/// The error body of SPEC section 5, bounded in size (`ApiError::body`); a 503 or a 409
+/// in progress also says when to retry.
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    let details: Vec<Detail> = err.details();
-    let body = json!({"ok": false, "error": err.message(), "code": err.code(), "details": details});
-    let mut res = reply(err.status(), &body);
+    let mut res = reply(err.status(), &err.body());
     if let Some(seconds) = err.retry_after() {
         res.headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -150,12 +150,13 @@ pub fn path_vtid(req: &Request) -> Result<Vtid, ApiError> {
     let params = req.path_parameters_ref();
     let raw = params
         .and_then(|p| p.first("vtid"))
-        .ok_or_else(|| ApiError::NotFound("no such route".into()))?;
+        .ok_or(ApiError::NoRoute)?;
     raw.parse()
         .map_err(|e: crate::vtid::InvalidVtid| ApiError::InvalidVtid(e.0))
 }
 
-/// The body as JSON, within `max` bytes.
+/// The body as JSON, within `max` bytes, read strictly (`json::parse`): a key given twice
+/// or a number that would change is a 400 naming the field.
 pub fn json_body(req: &Request, max: usize) -> Result<Value, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > max {
@@ -167,30 +168,28 @@ pub fn json_body(req: &Request, max: usize) -> Result<Value, ApiError> {
             "a JSON object is required",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid_payload(
+    json::parse(bytes).map_err(|e| match e {
+        json::StrictError::Syntax { line, column } => ApiError::invalid_payload(
             "body",
-            format!(
-                "is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
+            format!("is not valid JSON (line {line}, column {column})"),
+        ),
+        json::StrictError::Refused(detail) => ApiError::InvalidPayload(detail.into()),
     })
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+/// A header sent at most once, as text.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::invalid_payload(name, "must be sent once"));
+        return Err(ApiError::invalid_header(name, "must be sent once"));
     }
     first
         .to_str()
         .map(Some)
-        .map_err(|_| ApiError::invalid_payload(name, "must be printable ASCII"))
+        .map_err(|_| ApiError::invalid_header(name, "must be printable ASCII"))
 }
 
 /// A page size: 1 to `max`, in plain digits (no sign, no spaces).
@@ -213,7 +212,7 @@ pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
     let ok = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
         && key.bytes().all(|b| (0x20..0x7f).contains(&b));
     if !ok {
-        return Err(ApiError::invalid_payload(
+        return Err(ApiError::invalid_header(
             "Idempotency-Key",
             "must be 1 to 255 printable ASCII characters",
         ));
@@ -231,7 +230,7 @@ pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     }
     let bad = || {
-        ApiError::invalid_payload(
+        ApiError::invalid_header(
             "If-Match",
             "must be a version such as \"3\" or 3, as sent in the ETag",
         )

@@ -62,8 +62,8 @@ fn not_allowed(route: &Route, method: &Method) -> Response<Body> {
     res
 }
 
-fn not_found() -> Response<Body> {
-    error_response(&ApiError::NotFound("no such route".into()))
+fn no_route() -> Response<Body> {
+    error_response(&ApiError::NoRoute)
 }
 
 fn with_vtid(req: Request, vtid: String) -> Request {
@@ -73,7 +73,7 @@ fn with_vtid(req: Request, vtid: String) -> Request {
 /// Serves every route of the API from one process (the local server).
 pub async fn route(app: &App, req: Request) -> Response<Body> {
     let Some(route) = match_path(req.uri().path()) else {
-        return not_found();
+        return no_route();
     };
     let method = req.method().clone();
     match (route, method) {
@@ -91,10 +91,10 @@ pub async fn route(app: &App, req: Request) -> Response<Body> {
 }
 
 /// The catch-all function behind API Gateway's remaining routes: 405 for a known path
-/// with another method (DELETE above all), 404 for anything else. Touches no store.
+/// with another method (DELETE above all), 404 `no_route` for anything else. Touches no store.
 pub async fn fallback(req: Request) -> Response<Body> {
     match match_path(req.uri().path()) {
         Some(route) => not_allowed(&route, req.method()),
-        None => not_found(),
+        None => no_route(),
     }
 }

@@ -8,7 +8,8 @@ use super::{Call, if_match, json_body, path_vtid, reply, with_etag};
 use crate::App;
 use crate::deadline::Deadline;
 use crate::error::ApiError;
-use crate::store::UpdateRequest;
+use crate::identity::ReadScope;
+use crate::store::{StoreError, UpdateRequest};
 use crate::timestamp::Timestamp;
 use crate::validation::{MAX_BODY_BYTES, parse_patch};
 
@@ -35,7 +36,9 @@ async fn inner(app: &App, req: &Request, deadline: Deadline) -> Result<Response<
         })
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound => {
+            StoreError::NotFound => ApiError::NotFound(format!("{vtid} does not exist")),
+            // With tenant-scoped reads another tenant's record must look absent here too.
+            StoreError::Forbidden if app.identity.reads == ReadScope::OwnTenant => {
                 ApiError::NotFound(format!("{vtid} does not exist"))
             }
             other => other.into(),

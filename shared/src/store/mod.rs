@@ -170,7 +170,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden => {
                 ApiError::Forbidden("this caller may not change records of that tenant".into())
             }
-            StoreError::Invalid(d) => ApiError::InvalidPayload(d),
+            StoreError::Invalid(d) => ApiError::InvalidPayload(d.into()),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Internal(cause) => ApiError::Internal(cause),
         }
@@ -195,6 +195,15 @@ pub trait Store: Send + Sync {
     async fn audit(&self, year: u16) -> Result<Audit, StoreError>;
     /// Registers an existing record under its own VTID, idempotently. Does not move counters.
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError>;
+    /// Registers many records (each as `import_record` does); a store may write them
+    /// together (SQLite: one transaction).
+    async fn import_records(&self, records: &[Record]) -> Result<Vec<ImportResult>, StoreError> {
+        let mut results = Vec::with_capacity(records.len());
+        for r in records {
+            results.push(self.import_record(r).await?);
+        }
+        Ok(results)
+    }
     /// Moves `year`'s counter up to `to`, never down, atomically with a note of the
     /// ranges it jumps over that `imported` does not fill.
     async fn advance_counter(&self, year: u16, to: u64, imported: &[u64])

@@ -22,41 +22,89 @@ pub const COUNTER_SK: &str = "COUNTER";
 pub const SKIP_SK_PREFIX: &str = "SKIP#";
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 
-/// A global secondary index: partitioned by one filter dimension, sorted by [`ORD`].
+/// The attributes a list reads from an index: the record's document and what the filters
+/// test. Nothing else (not the creation entry the record item also carries) is copied
+/// into the list indexes.
+pub const LIST_ATTRIBUTES: [&str; 7] = [
+    "doc",
+    "isTest",
+    "taskFamily",
+    "status",
+    "tenant",
+    "assignedTo",
+    "parentVtid",
+];
+
+/// The type of an index's partition key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    S,
+    N,
+}
+
+/// What an index copies of each item besides the keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projection {
+    /// Only the keys: the audit reads numbers and nothing else.
+    KeysOnly,
+    /// What a list page needs ([`LIST_ATTRIBUTES`]).
+    ListAttributes,
+}
+
+/// A global secondary index: partitioned by one dimension, sorted by [`ORD`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Index {
     pub name: &'static str,
     pub partition: &'static str,
+    pub partition_type: KeyType,
+    pub projection: Projection,
 }
 
-/// One index per filter dimension, plus one for the unfiltered list. Each projects all
-/// attributes so that a list page is one query.
-pub const INDEXES: [Index; 6] = [
-    Index {
-        name: "byAll",
-        partition: LIST_ALL_ATTRIBUTE,
-    },
-    Index {
-        name: "byTaskFamily",
-        partition: "taskFamily",
-    },
-    Index {
-        name: "byStatus",
-        partition: "status",
-    },
-    Index {
-        name: "byTenant",
-        partition: "tenant",
-    },
-    Index {
-        name: "byAssignedTo",
-        partition: "assignedTo",
-    },
-    Index {
-        name: "byParentVtid",
-        partition: "parentVtid",
-    },
+impl Index {
+    const fn list(name: &'static str, partition: &'static str) -> Self {
+        Self {
+            name,
+            partition,
+            partition_type: KeyType::S,
+            projection: Projection::ListAttributes,
+        }
+    }
+
+    /// The non-key attributes this index copies (its own key attributes always come along).
+    pub fn non_key_attributes(&self) -> Vec<&'static str> {
+        match self.projection {
+            Projection::KeysOnly => Vec::new(),
+            Projection::ListAttributes => LIST_ATTRIBUTES
+                .iter()
+                .copied()
+                .filter(|a| *a != self.partition)
+                .collect(),
+        }
+    }
+}
+
+/// One index per filter dimension, one for the unfiltered list, and a keys-only one per
+/// year for the audit.
+pub const INDEXES: [Index; 7] = [
+    Index::list("byAll", LIST_ALL_ATTRIBUTE),
+    Index::list("byTaskFamily", "taskFamily"),
+    Index::list("byStatus", "status"),
+    Index::list("byTenant", "tenant"),
+    Index::list("byAssignedTo", "assignedTo"),
+    Index::list("byParentVtid", "parentVtid"),
+    AUDIT_INDEX,
 ];
+
+/// The audit's index: partition `year` (a number), keys only.
+pub const AUDIT_INDEX: Index = Index {
+    name: "byYear",
+    partition: YEAR_ATTRIBUTE,
+    partition_type: KeyType::N,
+    projection: Projection::KeysOnly,
+};
+
+/// The record item's year (a number), the audit index's partition.
+pub const YEAR_ATTRIBUTE: &str = "year";
 
 pub fn index(partition: &str) -> Index {
     INDEXES

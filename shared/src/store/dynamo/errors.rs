@@ -257,6 +257,36 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_in_progress_is_an_unknown_outcome_and_a_bad_request_a_bug() {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::error::{
+            IdempotentParameterMismatchException, TransactionInProgressException,
+        };
+        let in_progress: SdkError<TransactWriteItemsError, HttpResponse> = SdkError::service_error(
+            TransactWriteItemsError::TransactionInProgressException(
+                TransactionInProgressException::builder()
+                    .meta(meta("TransactionInProgressException"))
+                    .build(),
+            ),
+            response(400),
+        );
+        assert!(matches!(classify(&in_progress), Failure::Unknown(_)));
+        let mismatch: SdkError<TransactWriteItemsError, HttpResponse> = SdkError::service_error(
+            TransactWriteItemsError::IdempotentParameterMismatchException(
+                IdempotentParameterMismatchException::builder()
+                    .meta(meta("IdempotentParameterMismatchException"))
+                    .build(),
+            ),
+            response(400),
+        );
+        assert!(matches!(classify(&mismatch), Failure::Bug(_)));
+        assert!(matches!(
+            StoreError::from(classify(&mismatch)),
+            StoreError::Internal(_)
+        ));
+    }
+
+    #[test]
     fn cancellation_reasons_say_what_happened() {
         let c = Cancellation::new(vec![reason("None"), reason("ConditionalCheckFailed")]);
         assert_eq!(c.kind(), CancelKind::Condition);

@@ -73,7 +73,7 @@ pub fn record_item(r: &Record, creation: &HistoryEntry) -> Result<Item, StoreErr
     let mut item = record_key(r.vtid);
     item.insert(ORD.into(), n(r.vtid.ordinal()));
     item.insert(schema::LIST_ALL_ATTRIBUTE.into(), s(schema::LIST_ALL_VALUE));
-    item.insert("year".into(), n(r.vtid.year()));
+    item.insert(schema::YEAR_ATTRIBUTE.into(), n(r.vtid.year()));
     item.insert("taskFamily".into(), s(&r.task_family));
     item.insert("status".into(), s(r.status.as_str()));
     item.insert("tenant".into(), s(&r.tenant));

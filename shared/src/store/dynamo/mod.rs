@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -50,13 +52,26 @@ const SDK_ATTEMPTS: u32 = 3;
 const SDK_INITIAL_BACKOFF: Duration = Duration::from_millis(20);
 const SDK_MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Counts every request sent to DynamoDB, SDK retries included: the benchmark's round trips.
+/// Counts every request sent to DynamoDB, SDK retries included (the benchmark's round
+/// trips), and every operation the store asked for (what its read budgets limit).
 #[derive(Debug, Default)]
-struct CountRequests(Arc<AtomicU64>);
+struct CountRequests {
+    requests: Arc<AtomicU64>,
+    operations: Arc<AtomicU64>,
+}
 
 impl Intercept for CountRequests {
     fn name(&self) -> &'static str {
         "CountRequests"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -65,7 +80,7 @@ impl Intercept for CountRequests {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -75,14 +90,19 @@ pub struct DynamoStore {
     table: String,
     sequencer: sequencing::Sequencer,
     requests: Arc<AtomicU64>,
+    operations: Arc<AtomicU64>,
 }
 
 impl DynamoStore {
     /// The store over `table`, with a client built from `config` (once per cold start).
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         let requests = Arc::new(AtomicU64::new(0));
+        let operations = Arc::new(AtomicU64::new(0));
         let conf = aws_sdk_dynamodb::config::Builder::from(config)
-            .interceptor(CountRequests(requests.clone()))
+            .interceptor(CountRequests {
+                requests: requests.clone(),
+                operations: operations.clone(),
+            })
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(SDK_ATTEMPTS)
@@ -102,7 +122,27 @@ impl DynamoStore {
             table: table.into(),
             sequencer: sequencing::Sequencer::default(),
             requests,
+            operations,
         }
+    }
+
+    /// The same store with another SDK attempt timeout (tests against a slow emulator on a
+    /// busy machine; DynamoDB itself answers in milliseconds).
+    pub fn with_attempt_timeout(mut self, attempt: Duration) -> Self {
+        let conf = self
+            .client
+            .config()
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(attempt.max(OPERATION_TIMEOUT))
+                    .build(),
+            )
+            .build();
+        self.client = Client::from_conf(conf);
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -116,6 +156,11 @@ impl DynamoStore {
     /// Requests sent so far (SDK retries included).
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Operations asked of the SDK so far, each counted once however often the SDK sent it.
+    pub fn operations_sent(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
     }
 }
 

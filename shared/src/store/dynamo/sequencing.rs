@@ -335,6 +335,8 @@ impl DynamoStore {
                 .expression_attribute_names("#n", COUNTER_VALUE)
                 .expression_attribute_values(":count", n(count))
                 .return_values(ReturnValue::UpdatedNew)
+                .customize()
+                .config_override(patient_attempts(deadline))
                 .send();
             let failure = match deadline.bound(sent).await? {
                 Ok(out) => {
@@ -454,6 +456,23 @@ impl DynamoStore {
             None => Ok(()),
         }
     }
+}
+
+/// The `ADD` has no request token: an attempt the SDK gives up on and sends again may
+/// have been applied, and its block is then lost. So its attempts are not cut short by
+/// the usual attempt timeout (made for hung connections, which the deadline ends too):
+/// a slow answer is waited for, up to the deadline, rather than sent again.
+fn patient_attempts(deadline: Deadline) -> aws_sdk_dynamodb::config::Builder {
+    let left = deadline
+        .remaining()
+        .max(std::time::Duration::from_millis(1));
+    aws_sdk_dynamodb::config::Builder::default().timeout_config(
+        aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(1))
+            .operation_attempt_timeout(left)
+            .operation_timeout(left)
+            .build(),
+    )
 }
 
 /// Whether the records found at the reserved numbers are this request's own, written by

@@ -12,7 +12,7 @@ use super::DynamoStore;
 use super::errors::sdk_error;
 use super::item::{get_s, internal, key, s};
 use crate::store::StoreError;
-use crate::store::schema::{self, INDEXES, ORD, PK, SK};
+use crate::store::schema::{self, INDEXES, Index, ORD, PK, SK};
 
 impl DynamoStore {
     /// Creates the table with the keys, indexes, stream and TTL that `template.yaml` declares.
@@ -25,7 +25,7 @@ impl DynamoStore {
         attributes.extend(
             INDEXES
                 .iter()
-                .map(|i| (i.partition, ScalarAttributeType::S)),
+                .map(|i| (i.partition, scalar(i.partition_type))),
         );
         let definitions = attributes
             .into_iter()
@@ -50,11 +50,7 @@ impl DynamoStore {
                     .index_name(i.name)
                     .key_schema(key_element(i.partition, KeyType::Hash).map_err(internal)?)
                     .key_schema(key_element(ORD, KeyType::Range).map_err(internal)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(projection(&i))
                     .build()
                     .map_err(internal)?,
             );
@@ -134,5 +130,29 @@ impl DynamoStore {
             .and_then(|i| get_s(i, "value"))
             .map(str::to_owned)
             .ok_or_else(|| internal("config value vanished"))
+    }
+}
+
+fn scalar(t: schema::KeyType) -> ScalarAttributeType {
+    match t {
+        schema::KeyType::S => ScalarAttributeType::S,
+        schema::KeyType::N => ScalarAttributeType::N,
+    }
+}
+
+fn projection(i: &Index) -> Projection {
+    match i.projection {
+        schema::Projection::KeysOnly => Projection::builder()
+            .projection_type(ProjectionType::KeysOnly)
+            .build(),
+        schema::Projection::ListAttributes => Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(
+                i.non_key_attributes()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            ))
+            .build(),
     }
 }

@@ -4,6 +4,7 @@
 //! Reads use their own connections, so a busy writer never stalls reads or the health
 //! check; a write waits for the writer at most until its request's deadline.
 
+pub mod outbox;
 mod reads;
 mod rows;
 mod schema;
@@ -200,26 +201,38 @@ impl Store for SqliteStore {
     }
 
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
-        let record = record.clone();
+        let mut results = self.import_records(std::slice::from_ref(record)).await?;
+        results
+            .pop()
+            .ok_or_else(|| internal("an import of one record answered nothing"))
+    }
+
+    /// Every record in one transaction: a bulk import is one sync, not one per row.
+    async fn import_records(&self, records: &[Record]) -> Result<Vec<ImportResult>, StoreError> {
+        let records = records.to_vec();
         let deadline = Deadline::after(DEFAULT_WRITE_PATIENCE);
         self.write(deadline, move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
-            if let Some(existing) = load(&tx, record.vtid)? {
-                return Ok(if existing == record {
-                    ImportResult::AlreadyPresent
-                } else {
-                    ImportResult::Conflict
+            let mut results = Vec::with_capacity(records.len());
+            for record in &records {
+                results.push(match load(&tx, record.vtid)? {
+                    Some(existing) if existing == *record => ImportResult::AlreadyPresent,
+                    Some(_) => ImportResult::Conflict,
+                    None => {
+                        insert_record(
+                            &tx,
+                            record,
+                            &HistoryEntry::creation(record, Action::Imported),
+                        )?;
+                        outbox::record(&tx, None, record)?;
+                        ImportResult::Imported
+                    }
                 });
             }
-            insert_record(
-                &tx,
-                &record,
-                &HistoryEntry::creation(&record, Action::Imported),
-            )?;
             tx.commit().map_err(db)?;
-            Ok(ImportResult::Imported)
+            Ok(results)
         })
         .await
     }
@@ -304,6 +317,7 @@ fn create(conn: &mut Connection, req: CreateRequest) -> Result<CreateOutcome, St
     let built = number_drafts(&req.drafts, year, first, &req.by, req.now)?;
     for (record, entry) in &built {
         insert_record(&tx, record, entry)?;
+        outbox::record(&tx, None, record)?;
     }
     set_counter(&tx, year, first - 1 + n)?;
     let records: Vec<Record> = built.into_iter().map(|(r, _)| r).collect();
@@ -353,6 +367,7 @@ fn update(conn: &mut Connection, req: UpdateRequest) -> Result<UpdateOutcome, St
     )
     .map_err(db)?;
     insert_history(&tx, &entry)?;
+    outbox::record(&tx, Some(&current), &next)?;
     tx.commit().map_err(db)?;
     Ok(UpdateOutcome {
         record: next,

@@ -1,4 +1,5 @@
-//! The embedded store's tables and indexes (the indexes mirror DynamoDB's GSIs).
+//! The embedded store's tables and indexes (the indexes mirror DynamoDB's GSIs), and
+//! the outbox of events with its delivery positions and dead letters (`outbox.rs`).
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -42,4 +43,21 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    vtid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (target TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    target TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    PRIMARY KEY (target, position)
+) WITHOUT ROWID;
 ";

@@ -5,48 +5,14 @@
 //! reports it, so Lambda retries from there (order kept); what still fails goes to the
 //! dead-letter queue that the event source mapping names.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use serde_json::{Value, json};
 
+use super::{Change, Sink, change_between, oasis_body};
 use crate::api::SERVICE;
-use crate::lifecycle::Status;
 use crate::record::Record;
 use crate::store::schema::{RECORD_SK, SK};
-
-/// What happened to a record, in OASIS's words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Created,
-    Updated,
-    StatusChanged,
-    Completed,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Created => "vtid-created",
-            Kind::Updated => "vtid-updated",
-            Kind::StatusChanged => "vtid-status-changed",
-            Kind::Completed => "vtid-completed",
-        }
-    }
-}
-
-/// One event: a record after a create or a change.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Change {
-    /// `VTID:version`: the same change always has the same ID, so repeats can be dropped.
-    pub id: String,
-    pub kind: Kind,
-    pub record: Record,
-}
 
 fn record_of(image: &serde_dynamo::Item) -> Option<Record> {
     match image.get(SK) {
@@ -64,55 +30,7 @@ fn record_of(image: &serde_dynamo::Item) -> Option<Record> {
 pub fn change_of(record: &EventRecord) -> Option<Change> {
     let new = record_of(&record.change.new_image)?;
     let old = record_of(&record.change.old_image);
-    let kind = match &old {
-        None => Kind::Created,
-        Some(o) if o.version == new.version => return None,
-        Some(o) if o.status != new.status && new.status == Status::Complete => Kind::Completed,
-        Some(o) if o.status != new.status => Kind::StatusChanged,
-        Some(_) => Kind::Updated,
-    };
-    Some(Change {
-        id: format!("{}:{}", new.vtid, new.version),
-        kind,
-        record: new,
-    })
-}
-
-/// The OASIS ingest body: `{service, event, tenant, status, metadata: {vtid, ...}}`.
-pub fn oasis_body(change: &Change) -> Value {
-    let r = &change.record;
-    let mut metadata = json!({
-        "eventId": change.id,
-        "vtid": r.vtid,
-        "taskFamily": r.task_family,
-        "taskType": r.task_type,
-        "title": r.title,
-        "status": r.status,
-        "assignedTo": r.assigned_to,
-        "parentVtid": r.parent_vtid,
-        "version": r.version,
-        "isTest": r.is_test,
-        "updatedAt": r.updated_at,
-        "updatedBy": r.updated_by,
-    });
-    if change.kind == Kind::Completed {
-        metadata["durationSeconds"] = json!(r.duration_seconds);
-        metadata["completedAt"] = json!(r.completed_at);
-    }
-    json!({
-        "service": SERVICE,
-        "event": change.kind.as_str(),
-        "tenant": r.tenant,
-        "status": "success",
-        "metadata": metadata,
-    })
-}
-
-/// A target that events are delivered to.
-#[async_trait]
-pub trait Sink: Send + Sync {
-    fn name(&self) -> &'static str;
-    async fn deliver(&self, change: &Change) -> Result<(), String>;
+    change_between(old.as_ref(), &new)
 }
 
 /// Delivers every change of the batch in stream order. On the first failure it stops and
@@ -184,60 +102,6 @@ impl Sink for EventBridge {
     }
 }
 
-/// OASIS: one HTTP POST of the OASIS body per event; any non-2xx answer is a failure.
-pub struct Oasis {
-    url: String,
-    http: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
-}
-
-impl Oasis {
-    pub fn new(url: impl Into<String>) -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector);
-        Ok(Self {
-            url: url.into(),
-            http,
-        })
-    }
-}
-
-#[async_trait]
-impl Sink for Oasis {
-    fn name(&self) -> &'static str {
-        "oasis"
-    }
-
-    async fn deliver(&self, change: &Change) -> Result<(), String> {
-        let req = http::Request::post(&self.url)
-            .header("Content-Type", "application/json")
-            .header("Idempotency-Key", &change.id)
-            .body(Full::new(Bytes::from(oasis_body(change).to_string())))
-            .map_err(|e| e.to_string())?;
-        let res = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
-            .await
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let status = res.status();
-        // Read the body so the connection can be reused.
-        let _ = res.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("answered {status}"))
-        }
-    }
-}
-
 /// The targets the environment names: EventBridge always (`VTID_EVENT_BUS`, default
 /// `default`), OASIS when `OASIS_INGEST_URL` is set.
 pub async fn sinks_from_env() -> Result<Vec<Box<dyn Sink>>, String> {
@@ -247,7 +111,7 @@ pub async fn sinks_from_env() -> Result<Vec<Box<dyn Sink>>, String> {
     if let Ok(url) = std::env::var("OASIS_INGEST_URL").map(|u| u.trim().to_owned())
         && !url.is_empty()
     {
-        sinks.push(Box::new(Oasis::new(url)?));
+        sinks.push(Box::new(super::Oasis::new(url)?));
     }
     Ok(sinks)
 }

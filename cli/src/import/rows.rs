@@ -1,21 +1,18 @@
-//! `vtid import --file rows.jsonl`: registers existing ledger rows under their own
-//! VTIDs. The whole file is validated first and nothing is written if any row is bad.
-//! Counters move past the highest imported number (never back) before any record is
-//! written, so a create running meanwhile can never take an imported number.
+//! The rows of an import file: seed snake_case columns or API camelCase, each turned
+//! into a record or a reason, the whole file read before anything is written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::lifecycle::Status;
 use shared::record::Record;
-use shared::store::{ImportResult, Store};
 use shared::timestamp::Timestamp;
 use shared::validation::parse_create;
 use shared::vtid::Vtid;
+
+use super::Summary;
 
 /// The highest number and version a row may carry.
 const MAX_IMPORTED_SEQ: u32 = 999_999_999;
@@ -57,24 +54,6 @@ const RECORD_ONLY: [&str; 8] = [
 ];
 /// Accepted and dropped: the seed's row id and values this ledger derives itself.
 const IGNORED: [&str; 2] = ["id", "durationSeconds"];
-
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub rows: usize,
-    pub imported: usize,
-    pub already_present: usize,
-    pub conflicting: usize,
-    pub invalid: usize,
-    /// `line: message` for each bad row, and each conflict.
-    pub problems: Vec<String>,
-}
-
-impl Summary {
-    pub fn succeeded(&self) -> bool {
-        self.invalid == 0 && self.conflicting == 0
-    }
-}
 
 /// One row of the file as a record, or why not.
 pub fn row_to_record(row: &Value) -> Result<Record, String> {
@@ -220,91 +199,6 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, Summary> {
     } else {
         Ok(rows)
     }
-}
-
-/// Validates, checks parents, moves counters, then writes. `progress` gets a line now and then.
-pub async fn import(store: &dyn Store, path: &Path, progress: &mut dyn Write) -> Summary {
-    let rows = match read_rows(path) {
-        Ok(rows) => rows,
-        Err(summary) => return summary,
-    };
-    let mut summary = Summary {
-        rows: rows.len(),
-        ..Summary::default()
-    };
-    let in_file: HashSet<Vtid> = rows.iter().map(|(_, r)| r.vtid).collect();
-    for (line, record) in &rows {
-        if let Some(parent) = record.parent_vtid.filter(|p| !in_file.contains(p)) {
-            match store.exists(parent).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    summary.invalid += 1;
-                    summary.problems.push(format!("line {line}: parentVtid {parent} exists neither in the file nor in the ledger"));
-                }
-                Err(e) => {
-                    summary.invalid += 1;
-                    summary
-                        .problems
-                        .push(format!("line {line}: could not check parent {parent}: {e}"));
-                }
-            }
-        }
-    }
-    if summary.invalid > 0 {
-        return summary;
-    }
-    let mut per_year: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
-    for (_, r) in &rows {
-        per_year
-            .entry(r.vtid.year())
-            .or_default()
-            .push(u64::from(r.vtid.seq()));
-    }
-    for (year, seqs) in &per_year {
-        let top = seqs.iter().copied().max().unwrap_or(0);
-        if let Err(e) = store.advance_counter(*year, top, seqs).await {
-            summary
-                .problems
-                .push(format!("could not move the {year} counter: {e}"));
-            summary.conflicting += 1;
-            return summary;
-        }
-    }
-    let mut ordered: Vec<&(usize, Record)> = rows.iter().collect();
-    ordered.sort_by_key(|(_, r)| r.vtid);
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    for (done, (line, record)) in ordered.into_iter().enumerate() {
-        match store.import_record(record).await {
-            Ok(ImportResult::Imported) => summary.imported += 1,
-            Ok(ImportResult::AlreadyPresent) => summary.already_present += 1,
-            Ok(ImportResult::Conflict) => {
-                summary.conflicting += 1;
-                summary.problems.push(format!(
-                    "line {line}: {} exists with other content; left alone",
-                    record.vtid
-                ));
-            }
-            Err(e) => {
-                summary.conflicting += 1;
-                summary.problems.push(format!(
-                    "line {line}: {} could not be written: {e}",
-                    record.vtid
-                ));
-            }
-        }
-        if last_report.elapsed() > Duration::from_secs(2) {
-            let _ = writeln!(
-                progress,
-                "import: {}/{} rows ({:.0?})",
-                done + 1,
-                rows.len(),
-                started.elapsed()
-            );
-            last_report = Instant::now();
-        }
-    }
-    summary
 }
 
 #[cfg(test)]

@@ -1,0 +1,250 @@
+//! `GET /vtid/events`: the outbox as Server-Sent Events. Each event is
+//! `id: <outbox position>`, `event: <kind>`, `data: <the OASIS body>`. A client that
+//! reconnects with `Last-Event-ID` continues right after that position: nothing skipped,
+//! nothing repeated. Without it the stream starts at the newest event.
+//!
+//! A stream is not an API request: it runs outside the request deadline, and is bounded
+//! otherwise: at most [`MAX_STREAMS`] at once, a comment every [`HEARTBEAT`] (so a
+//! vanished client is noticed), and an end after [`LIFETIME`] (the client reconnects with
+//! `Last-Event-ID`, and a token is checked again). Filters are the list's, parsed by
+//! the same code, and match the record as each change left it.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Frame};
+use lambda_http::Request;
+use shared::App;
+use shared::api::{self, error_response};
+use shared::error::ApiError;
+use shared::events::event_matches;
+use shared::store::ListQuery;
+use shared::store::sqlite::outbox::StoredEvent;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use super::Feed;
+
+pub const PATH: &str = "/vtid/events";
+/// Streams served at once; one more is 503 with `Retry-After`.
+pub const MAX_STREAMS: usize = 32;
+/// A comment line this often keeps proxies from closing an idle stream and tells the
+/// server when the client has gone.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A stream ends after this long; the client reconnects where it stopped.
+pub const LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// What the stream asks a client to wait before reconnecting, in ms.
+const RETRY_MS: u64 = 2_000;
+/// Outbox rows read at a time.
+const BATCH: usize = 100;
+/// Frames buffered for a slow client before the stream waits for it.
+const BUFFER: usize = 16;
+/// The longest `Last-Event-ID` accepted: a position is a u64.
+const MAX_POSITION_DIGITS: usize = 20;
+
+/// What `vtid serve` answers: a body it streams, or a whole one.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// The stream, or the API's error response (which the caller turns into a whole body).
+pub async fn serve(
+    app: &App,
+    feed: Option<&Feed>,
+    req: Request,
+) -> Result<hyper::Response<Body>, lambda_http::Response<lambda_http::Body>> {
+    if req.method() != Method::GET {
+        let mut res = error_response(&ApiError::MethodNotAllowed(format!(
+            "{} is not allowed on this path",
+            req.method()
+        )));
+        res.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+        return Err(res);
+    }
+    let call = api::Call::new(app, &req);
+    let opened = call.outcome(open(app, feed, &req)).await;
+    let (feed, query, from, permit) = opened.map_err(|e| error_response(&e))?;
+    let (tx, rx) = mpsc::channel(BUFFER);
+    tokio::spawn(pump(feed, query, from, tx, permit));
+    let mut res = hyper::Response::new(Receiver(rx).boxed());
+    let headers = res.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    // Tells a reverse proxy (nginx) not to buffer the stream.
+    headers.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
+    *res.status_mut() = StatusCode::OK;
+    Ok(res)
+}
+
+/// Everything a stream needs before its first byte: the caller, the filters, where to
+/// start, and a place among the streams.
+async fn open(
+    app: &App,
+    feed: Option<&Feed>,
+    req: &Request,
+) -> Result<(Feed, ListQuery, u64, OwnedSemaphorePermit), ApiError> {
+    let caller = app.identity.caller(req)?;
+    let query = api::filters_only(app, &caller, req)?;
+    let Some(feed) = feed else {
+        return Err(ApiError::NotFound(
+            "the event stream is served on the embedded store only; on DynamoDB, events \
+             leave through the table's stream (EventBridge and the OASIS URL)"
+                .into(),
+        ));
+    };
+    let newest = feed.store().last_event().await?;
+    let from = match last_event_id(req)? {
+        Some(p) if p > newest => {
+            return Err(ApiError::invalid_payload(
+                "Last-Event-ID",
+                format!("is past the newest event ({newest}): is this the same ledger?"),
+            ));
+        }
+        Some(p) => p,
+        None => newest,
+    };
+    let permit = feed.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable(format!("{MAX_STREAMS} event streams are open already"))
+    })?;
+    Ok((feed.clone(), query, from, permit))
+}
+
+/// `Last-Event-ID`: an outbox position, sent once; 0 means from the first event.
+fn last_event_id(req: &Request) -> Result<Option<u64>, ApiError> {
+    let mut values = req.headers().get_all("Last-Event-ID").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ApiError::invalid_payload("Last-Event-ID", why.to_owned());
+    if values.next().is_some() {
+        return Err(bad("must be sent once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| bad("must be printable ASCII"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_POSITION_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(
+            "must be the id of an event this stream sent (a whole number), or 0 for the first",
+        ));
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| bad("is larger than any event position"))
+}
+
+/// One event as SSE: its position as `id`, its kind as `event`, the body as `data`.
+fn frame(e: &StoredEvent) -> Bytes {
+    // The body is one line of JSON: serde_json escapes line breaks inside strings.
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        e.position, e.kind, e.body
+    ))
+}
+
+/// Sends every matching event after `position`, then waits for newer ones, until the
+/// client goes or the stream's lifetime ends.
+async fn pump(
+    feed: Feed,
+    query: ListQuery,
+    mut position: u64,
+    tx: mpsc::Sender<Bytes>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let end = tokio::time::Instant::now() + LIFETIME;
+    let mut newest = feed.newest();
+    if tx
+        .send(Bytes::from(format!("retry: {RETRY_MS}\n\n")))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        newest.borrow_and_update();
+        let events = match feed.store().events_after(position, BATCH).await {
+            Ok(events) => events,
+            Err(e) => {
+                // The client reconnects with Last-Event-ID and loses nothing.
+                tracing::warn!(error = %e, position, "event stream: outbox unreadable; closing");
+                return;
+            }
+        };
+        if !events.is_empty() {
+            for e in &events {
+                if event_matches(&query, &e.body) && tx.send(frame(e)).await.is_err() {
+                    return;
+                }
+                position = e.position;
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = newest.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(HEARTBEAT) => {
+                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    return;
+                }
+            }
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep_until(end) => return,
+        }
+    }
+}
+
+/// The response body: frames as the pump sends them; it ends when the pump does.
+struct Receiver(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Receiver {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(values: &[&str]) -> Request {
+        let mut b = http::Request::builder().uri(PATH);
+        for v in values {
+            b = b.header("Last-Event-ID", *v);
+        }
+        b.body(lambda_http::Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn last_event_id_is_a_position_or_a_clear_error() {
+        assert_eq!(last_event_id(&req(&[])).unwrap(), None);
+        assert_eq!(last_event_id(&req(&["0"])).unwrap(), Some(0));
+        assert_eq!(last_event_id(&req(&[" 42 "])).unwrap(), Some(42));
+        for bad in [
+            &["-1"][..],
+            &["4x"],
+            &["1", "2"],
+            &["99999999999999999999"],
+            &["123456789012345678901"],
+        ] {
+            let err = last_event_id(&req(bad)).unwrap_err();
+            assert_eq!(err.code(), "invalid_payload", "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `vtid serve` as a child on a port the system picks (`--addr 127.0.0.1:0`), read back
+//! from its startup line: tests running at once can never race for a port, nor talk to
+//! each other's server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vtid");
+
+/// Starts `vtid serve <args>` on loopback: the child and the port it listens on.
+pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vtid serve");
+    let stderr = child.stderr.take().expect("the server's stderr");
+    let (tx, rx) = mpsc::channel();
+    // Reads the startup line, then keeps draining so that logging never blocks.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(port) = port_of(&line) {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(port) => (child, port),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vtid serve {args:?} did not say where it listens");
+        }
+    }
+}
+
+/// The port of `vtid serve: http://127.0.0.1:PORT ...`.
+fn port_of(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("vtid serve: http://127.0.0.1:")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}

@@ -1,0 +1,687 @@
+//! `vtid` as a deploy gate and a pipeline uses it: the real binary against a real `vtid
+//! serve`, and, for routing and timeouts, against loopback servers that are not a ledger
+//! or never answer. Each test asserts exit codes (the table of `vtid --help`) and messages.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::fakes::{losing_proxy, not_a_ledger};
+use common::*;
+use serde_json::{Value, json};
+
+/// A fresh ledger: the server (kept alive by the guard) and its URL.
+fn ledger(extra: &[&str]) -> (Server, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--data", dir.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    (server, dir, url)
+}
+
+fn create(url: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "create",
+        "--family",
+        "deploy",
+        "--type",
+        "release",
+        "--description",
+        "ship v7",
+        "--tenant",
+        "acme",
+    ];
+    args.extend_from_slice(extra);
+    let (code, vtid, err) = vtid_cmd(url, &args);
+    assert_eq!(code, 0, "{err}");
+    vtid
+}
+
+/// Runs `vtid` and waits at most `limit` for it: a hang is a failure, not a stuck test.
+fn run_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vtid did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_deploy_gate_creates_waits_and_checks_the_status() {
+    let (_server, _dir, url) = ledger(&[]);
+    let vtid = create(&url, &["--metadata", r#"{"env":"prod"}"#]);
+    assert_eq!(vtid, format!("VTID-{}-0001", year()));
+    assert_eq!(vtid_cmd(&url, &["exists", &vtid]).0, 0);
+    let (code, _, err) = vtid_cmd(&url, &["exists", &vtid, "--status", "complete"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("{vtid} is pending, not complete")),
+        "{err}"
+    );
+    assert_eq!(
+        vtid_cmd(
+            &url,
+            &[
+                "exists", &vtid, "--status", "complete", "--status", "pending"
+            ]
+        )
+        .0,
+        0,
+        "any of the given statuses"
+    );
+    // `wait` polls while the pipeline moves the record on.
+    let waiting = Command::new(BIN)
+        .args(["--url", &url, "--timeout", "20s", "-v", "wait", &vtid])
+        .args(["--status", "complete", "--interval", "100ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        vtid_cmd(&url, &["update", &vtid, "--status", "active"]).0,
+        0
+    );
+    assert_eq!(
+        vtid_cmd(&url, &["update", &vtid, "--status", "complete"]).0,
+        0
+    );
+    let waited = waiting.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&waited.stderr);
+    assert_eq!(waited.status.code(), Some(0), "{err}");
+    assert!(err.contains("waiting for complete"), "{err}");
+    assert_eq!(
+        vtid_cmd(&url, &["exists", &vtid, "--status", "complete"]).0,
+        0
+    );
+    assert_eq!(
+        vtid_cmd(&url, &["get", &vtid, "--field", "status"]),
+        (0, "complete".to_owned(), String::new())
+    );
+    assert_eq!(
+        vtid_cmd(&url, &["get", &vtid, "--field", "metadata.env"]).1,
+        "prod"
+    );
+    assert_eq!(vtid_cmd(&url, &["get", &vtid, "--field", "version"]).1, "3");
+    let (code, _, err) = vtid_cmd(&url, &["get", &vtid, "--field", "colour"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no field 'colour'"), "{err}");
+}
+
+#[test]
+fn wait_ends_with_4_on_another_final_status_and_1_at_the_time_limit() {
+    let (_server, _dir, url) = ledger(&[]);
+    let pending = create(&url, &[]);
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &["--timeout", "1s", "wait", &pending, "--status", "complete"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("still pending, not complete, at the time limit"),
+        "{err}"
+    );
+    let failed = create(&url, &["--status", "failed"]);
+    let (code, _, err) = vtid_cmd(&url, &["wait", &failed, "--status", "complete"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("ended failed, never complete"), "{err}");
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &[
+            "wait",
+            &format!("VTID-{}-0099", year()),
+            "--status",
+            "complete",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn exit_codes_and_messages_follow_the_table() {
+    let (_server, _dir, url) = ledger(&[]);
+    let missing = format!("VTID-{}-0099", year());
+    for cmd in ["get", "exists", "history", "tree"] {
+        let (code, _, err) = vtid_cmd(&url, &[cmd, &missing]);
+        assert_eq!(code, 1, "{cmd}: {err}");
+        assert!(
+            err.contains(&format!("{missing} does not exist")),
+            "{cmd}: {err}"
+        );
+    }
+    // A bad VTID is refused before anything is sent.
+    let (code, _, err) = vtid_cmd(&url, &["get", "vtid-2026-1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("VTID-YYYY-NNNN"), "{err}");
+    // The server's details reach the user, field by field.
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "release",
+            "--description",
+            "x",
+            "--tenant",
+            "not a tenant!",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("400 invalid_payload"), "{err}");
+    assert!(err.contains("tenant: may hold only letters"), "{err}");
+    // With --json, the error on stderr is the ledger's JSON body.
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &[
+            "--json",
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "release",
+            "--description",
+            "x",
+            "--tenant",
+            "not a tenant!",
+        ],
+    );
+    assert_eq!(code, 2);
+    let body: Value = serde_json::from_str(err.trim()).expect("a JSON error body");
+    assert_eq!(body["code"], "invalid_payload");
+    assert_eq!(body["details"][0]["field"], "tenant");
+    // Conflicts and preconditions: 4.
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "f",
+            "--type",
+            "t",
+            "--description",
+            "d",
+            "--tenant",
+            "acme",
+            "--parent",
+            &missing,
+        ],
+    );
+    assert_eq!(code, 4);
+    assert!(err.contains("parent_not_found"), "{err}");
+    let v = create(&url, &[]);
+    for (if_match, code) in [("\"1\"", 0), ("2", 0), ("W/\"3\"", 0), ("\"1\"", 4)] {
+        let (got, _, err) = vtid_cmd(
+            &url,
+            &[
+                "update",
+                &v,
+                "--title",
+                &format!("t{if_match}"),
+                "--if-match",
+                if_match,
+            ],
+        );
+        assert_eq!(got, code, "--if-match {if_match}: {err}");
+        if code == 4 {
+            assert!(err.contains("412 version_mismatch"), "{err}");
+        }
+    }
+    let (code, _, err) = vtid_cmd(&url, &["update", &v, "--status", "complete"]);
+    assert_eq!(code, 4, "pending cannot complete: {err}");
+    assert!(
+        err.contains("status: pending cannot move to complete"),
+        "{err}"
+    );
+    // Usage errors: 2, with the allowed values named.
+    let (code, _, err) = vtid_cmd(&url, &["update", &v, "--status", "done"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("possible values: pending, active, blocked, complete, failed, cancelled"),
+        "{err}"
+    );
+    let (code, _, err) = vtid_cmd(&url, &["update", &v]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to change"), "{err}");
+    let (code, _, err) = vtid_cmd(&url, &["--timeout", "soon", "health"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a duration"), "{err}");
+}
+
+#[test]
+fn token_problems_are_named_and_exit_3() {
+    let secret = fixture("hs256-test-secret");
+    let (_server, _dir, url) =
+        ledger(&["--jwt-hs256-secret-file", &secret, "--jwt-audience", "vtid"]);
+    let args = [
+        "create",
+        "--family",
+        "f",
+        "--type",
+        "t",
+        "--description",
+        "d",
+        "--tenant",
+        "acme",
+    ];
+    let with_token = |token: &str| {
+        let out = Command::new(BIN)
+            .args(["--url", &url, "--token", token])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let good = hs256(json!({"sub": "ci", "role": "service", "aud": "vtid", "exp": in_an_hour()}));
+    assert_eq!(with_token(&good).0, Some(0));
+    let expired = hs256(json!({"sub": "ci", "aud": "vtid", "exp": 1_000_000}));
+    let other_aud = hs256(json!({"sub": "ci", "aud": "other", "exp": in_an_hour()}));
+    // Another signature of the same length: one character in its middle changed.
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let flipped = if parts[2].as_bytes()[10] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    parts[2].replace_range(10..11, flipped);
+    let forged = parts.join(".");
+    for (token, why) in [
+        (expired.as_str(), "the token has expired"),
+        (other_aud.as_str(), "does not have a valid audience"),
+        (forged.as_str(), "signature does not verify"),
+    ] {
+        let (code, err) = with_token(token);
+        assert_eq!(code, Some(3), "{err}");
+        assert!(err.contains("401 unauthenticated"), "{err}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let (code, _, err) = vtid_cmd(&url, &args);
+    assert_eq!(code, 3, "no token: {err}");
+}
+
+#[test]
+fn a_wrong_url_is_exit_5_and_never_a_missing_vtid() {
+    let (_server, _dir, url) = ledger(&[]);
+    let v = create(&url, &[]);
+    // The template's ApiUrl with /vtid appended: the ledger answers no_route.
+    for cmd in ["exists", "get"] {
+        let (code, _, err) = vtid_cmd(&format!("{url}/vtid"), &[cmd, &v]);
+        assert_eq!(code, 5, "{cmd}: {err}");
+        assert!(err.contains("404 no_route"), "{err}");
+        assert!(
+            err.contains("the base URL ends in /vtid: leave that out"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{url}/vtid/vtid/{v}")),
+            "the URL is named: {err}"
+        );
+        assert!(!err.contains("does not exist"), "{err}");
+    }
+    for (what, server, expected) in [
+        (
+            "a web server's 404",
+            not_a_ledger("404 Not Found", "text/html", "<h1>Not Found</h1>"),
+            "answered 404 with a body that is not the ledger's JSON",
+        ),
+        (
+            "API Gateway's own 404",
+            not_a_ledger(
+                "404 Not Found",
+                "application/json",
+                r#"{"message":"Not Found"}"#,
+            ),
+            "API Gateway's own answer",
+        ),
+        (
+            "a page that answers 200 to anything",
+            not_a_ledger("200 OK", "text/html", "<html>welcome</html>"),
+            "answered 200 with a body that is not the ledger's JSON",
+        ),
+    ] {
+        for cmd in ["exists", "get"] {
+            let (code, _, err) = vtid_cmd(&server, &[cmd, &v]);
+            assert_eq!(code, 5, "{what}, {cmd}: {err}");
+            assert!(
+                err.contains("did not answer as a VTID ledger"),
+                "{what}: {err}"
+            );
+            assert!(err.contains(expected), "{what}: {err}");
+            assert!(err.contains(&server), "{what}: the URL is named: {err}");
+        }
+    }
+    // Nothing listening: the URL is in the message.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let (code, _, err) = vtid_cmd(&nowhere, &["--timeout", "5s", "exists", &v]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the ledger at {nowhere}/vtid/{v}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_ledger_that_never_answers_is_a_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts connections and never reads or answers.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--timeout",
+        "1s",
+        "exists",
+        "VTID-2026-0001",
+    ]);
+    let out = run_within(cmd, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains(&format!("no answer from http://127.0.0.1:{port}")),
+        "the URL is named: {err}"
+    );
+    assert!(err.contains("within 1.0 s"), "{err}");
+}
+
+#[test]
+fn a_create_whose_answer_was_lost_is_retried_without_a_second_vtid() {
+    let (server, _dir, url) = ledger(&[]);
+    let creates = Arc::new(AtomicUsize::new(0));
+    let proxy = losing_proxy(server.port, creates.clone());
+    let (code, vtid, err) = vtid_cmd(
+        &proxy,
+        &[
+            "-v",
+            "create",
+            "--family",
+            "f",
+            "--type",
+            "t",
+            "--description",
+            "d",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(creates.load(Ordering::SeqCst), 2, "sent twice");
+    assert!(err.contains("Idempotency-Key: vtid-"), "{err}");
+    assert!(
+        err.contains("try 1 of 5 failed") && err.contains("API Gateway answered 503"),
+        "{err}"
+    );
+    assert!(
+        err.contains("retrying in 1.0 s"),
+        "Retry-After is honoured: {err}"
+    );
+    assert!(
+        err.contains(&format!("replayed: this key had created {vtid}")),
+        "{err}"
+    );
+    let (_, list, _) = vtid_cmd(&url, &["list", "--output", "jsonl"]);
+    assert_eq!(list.lines().count(), 1, "one VTID: {list}");
+    assert_eq!(vtid, format!("VTID-{}-0001", year()));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let (_server, dir, url) = ledger(&[]);
+    // 200 records make well over a pipe's buffer of JSON lines.
+    let file = dir.path().join("batch.jsonl");
+    let items: String = (0..50)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"taskFamily": "load", "taskType": "t", "description": format!("item {i}"), "tenant": "acme"})
+            )
+        })
+        .collect();
+    std::fs::write(&file, items).unwrap();
+    for round in 0..4 {
+        let (code, vtids, err) = vtid_cmd(&url, &["batch", "--file", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let numbers: Vec<String> = vtids.lines().map(str::to_owned).collect();
+        assert_eq!(numbers.len(), 50);
+        assert_eq!(
+            numbers[0],
+            format!("VTID-{}-{:04}", year(), round * 50 + 1),
+            "consecutive, in order"
+        );
+    }
+    for args in [&["list"][..], &["list", "--output", "csv"]] {
+        let mut child: Child = Command::new(BIN)
+            .args(["--url", &url])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone (`| head -1`).
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty());
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.is_empty(),
+            "{args:?}: nothing on stderr, no panic: {err}"
+        );
+    }
+}
+
+#[test]
+fn list_filters_every_dimension_and_prints_each_format() {
+    let (_server, _dir, url) = ledger(&[]);
+    let parent = create(&url, &["--title", "release, \"big\" one"]);
+    let child = create(
+        &url,
+        &[
+            "--parent",
+            &parent,
+            "--assigned-to",
+            "bob",
+            "--status",
+            "active",
+        ],
+    );
+    let test_row = create(&url, &["--test"]);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--output", "jsonl"];
+        all.extend_from_slice(args);
+        let (code, out, err) = vtid_cmd(&url, &all);
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["vtid"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids(&[]),
+        [child.clone(), parent.clone()],
+        "newest first, test rows left out"
+    );
+    assert_eq!(ids(&["--include-test"]).len(), 3);
+    assert!(ids(&["--include-test"]).contains(&test_row));
+    assert_eq!(ids(&["--status", "active"]), std::slice::from_ref(&child));
+    assert_eq!(ids(&["--assigned-to", "bob"]), std::slice::from_ref(&child));
+    assert_eq!(ids(&["--parent", &parent]), std::slice::from_ref(&child));
+    assert_eq!(ids(&["--family", "deploy", "--tenant", "acme"]).len(), 2);
+    assert_eq!(ids(&["--tenant", "umbrella"]), Vec::<String>::new());
+    assert_eq!(
+        ids(&["--year", &year().to_string(), "--limit", "1"]),
+        std::slice::from_ref(&child)
+    );
+    let (_, csv, _) = vtid_cmd(&url, &["list", "--output", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "VTID,STATUS,FAMILY,TYPE,TENANT,ASSIGNED,TITLE");
+    assert_eq!(
+        lines[2],
+        format!("{parent},pending,deploy,release,acme,,\"release, \"\"big\"\" one\"")
+    );
+    let (_, array, _) = vtid_cmd(&url, &["list", "--output", "json"]);
+    let array: Value = serde_json::from_str(&array).unwrap();
+    assert_eq!(array.as_array().unwrap().len(), 2);
+    let (_, empty, _) = vtid_cmd(&url, &["list", "--output", "json", "--tenant", "none"]);
+    assert_eq!(empty, "[]");
+    let (_, table, _) = vtid_cmd(&url, &["list", "--output", "table"]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(
+        rows[0].starts_with("VTID") && rows[0].contains("ASSIGNED"),
+        "{table}"
+    );
+    assert!(
+        rows[1].starts_with(&child) && rows[1].contains("bob"),
+        "{table}"
+    );
+}
+
+#[test]
+fn health_completions_and_help() {
+    let (_server, _dir, url) = ledger(&[]);
+    let (code, out, err) = vtid_cmd(&url, &["health"]);
+    assert_eq!(code, 0, "{err}");
+    let health: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(health["service"], "vtid-ledger");
+    let (code, _, err) = vtid_cmd(
+        &format!("http://127.0.0.1:{}", free_port()),
+        &["--timeout", "3s", "health"],
+    );
+    assert_eq!(code, 5, "{err}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        assert!(
+            script.contains("vtid") && script.contains("wait"),
+            "{shell}"
+        );
+    }
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains(vtid_cli::exit::TABLE), "{help}");
+    let pipelines =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/pipelines.md"))
+            .unwrap();
+    assert!(
+        pipelines.contains(vtid_cli::exit::TABLE),
+        "docs/pipelines.md shows the exit codes exactly as vtid --help does"
+    );
+    let help = Command::new(BIN)
+        .args(["exists", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout)
+            .contains("possible values: pending, active, blocked, complete, failed, cancelled")
+    );
+}
+
+#[test]
+fn import_cannot_go_to_the_wrong_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.jsonl");
+    std::fs::write(
+        &rows,
+        format!(
+            "{}\n",
+            json!({"vtid": "VTID-2025-0007", "task_family": "deploy", "task_type": "release",
+                   "description": "old", "status": "complete", "tenant": "acme",
+                   "created_at": "2025-01-02 10:00:00"})
+        ),
+    )
+    .unwrap();
+    let import = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["import", "--file", rows.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A client flag is refused, not ignored.
+    let (code, _, err) = import(&["--url", "http://127.0.0.1:8787"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("never through the API, so it does not take --url"),
+        "{err}"
+    );
+    assert!(!dir.path().join(".vtid").exists(), "nothing was created");
+    // A folder without a ledger (a typo) is refused unless --init.
+    let ledger = dir.path().join("ledger");
+    let (code, _, err) = import(&["--data", ledger.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("holds no ledger") && err.contains("--init"),
+        "{err}"
+    );
+    assert!(!ledger.exists(), "no new ledger was started");
+    // A dry run writes nothing, not even the new ledger.
+    let (code, out, err) = import(&["--data", ledger.to_str().unwrap(), "--init", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("1 would be imported") && out.contains("nothing was written"),
+        "{out}"
+    );
+    assert!(!ledger.exists());
+    let (code, out, err) = import(&["--data", ledger.to_str().unwrap(), "--init"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("1 imported"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "import: writing to embedded store {}",
+            ledger.join("ledger.sqlite3").display()
+        )),
+        "the store is named before writing: {err}"
+    );
+    // Against the existing ledger, a dry run compares without writing.
+    let (code, out, err) = import(&["--data", ledger.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("0 would be imported, 1 already present"),
+        "{out}"
+    );
+    let server = Server::start(&["--data", ledger.to_str().unwrap()]);
+    let (_, list) = server.call("GET", "/vtid/list?year=2025", None, &[]);
+    assert_eq!(list["count"], 1);
+}

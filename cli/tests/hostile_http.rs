@@ -1,0 +1,471 @@
+//! Hostile callers (issue 9) against the real `vtid serve`, over raw TCP: malformed
+//! requests, oversized targets, headers and bodies, slow and idle connections, too many
+//! connections, and tokens an attacker would forge. Every answer is asserted by status,
+//! code and a small JSON body; nothing refused is written.
+
+#[path = "common/spawn.rs"]
+mod spawn;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+
+/// The documented largest error body.
+const MAX_ERROR_BODY_BYTES: usize = 8 * 1024;
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One answer read off the wire.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    raw: String,
+    body: Value,
+}
+
+impl Answer {
+    fn parse(bytes: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Answer {
+            status,
+            head: head.to_lowercase(),
+            raw: raw.to_owned(),
+            body: serde_json::from_str(raw).unwrap_or(Value::Null),
+        }
+    }
+
+    /// An error of `status` and `code` with the SPEC's JSON body, small.
+    #[track_caller]
+    fn refused(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.body["ok"], false, "{self:?}");
+        assert_eq!(self.body["code"], code, "{self:?}");
+        assert!(self.body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(self.body["details"].is_array(), "{self:?}");
+        assert!(
+            self.head.contains("content-type: application/json"),
+            "{self:?}"
+        );
+        assert!(
+            self.raw.len() <= MAX_ERROR_BODY_BYTES,
+            "{} bytes",
+            self.raw.len()
+        );
+    }
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut all = vec!["--data", data.path().to_str().expect("a UTF-8 folder")];
+        all.extend_from_slice(args);
+        let (child, port) = spawn::spawn_serve(&all);
+        let server = Server {
+            child,
+            port,
+            _data: data,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && server.call("GET", "/vtid/health", &[], "").status == 200
+            {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("vtid serve did not answer GET /vtid/health");
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// Sends `bytes` (as far as the server takes them) and reads the answer to the end.
+    fn raw(&self, bytes: &[u8]) -> Answer {
+        let mut s = self.connect();
+        let _ = s.write_all(bytes);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        Answer::parse(&out)
+    }
+
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        self.raw(req.as_bytes())
+    }
+}
+
+/// Reads until the server closes the connection; true when it did (not a client timeout).
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn rec(tenant: &str) -> String {
+    json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": tenant}).to_string()
+}
+
+fn count(server: &Server, auth: &[(&str, &str)]) -> Value {
+    server
+        .call("GET", "/vtid/list?includeTest=true", auth, "")
+        .body["count"]
+        .clone()
+}
+
+#[test]
+fn malformed_and_oversized_requests_get_json_errors() {
+    let server = Server::start(&[]);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "Content-Length: -1",
+            b"POST /vtid/create HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a raw 0xFF in the path",
+            b"GET /vtid/\xFF HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a control byte in a header",
+            b"GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a broken chunked body",
+            b"POST /vtid/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+                .to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a 100 KB request target",
+            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000))
+                .into_bytes(),
+            414,
+            "uri_too_long",
+        ),
+        (
+            "a 10 KB request target",
+            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(10_000))
+                .into_bytes(),
+            414,
+            "uri_too_long",
+        ),
+        (
+            "a 20 KB header section",
+            format!(
+                "GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-A: {0}\r\nX-B: {0}\r\n\r\n",
+                "b".repeat(10_000)
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "a 1 MB header",
+            format!("GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n", "b".repeat(1 << 20))
+                .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "101 headers",
+            format!(
+                "GET /vtid/list HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                (0..101).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (what, bytes, status, code) in cases {
+        let answer = server.raw(&bytes);
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        answer.refused(status, code);
+        assert!(
+            answer.head.contains("connection: close"),
+            "{what}: {answer:?}"
+        );
+    }
+    // A body declared past the limit is answered at once, before any of it is sent.
+    let mut s = server.connect();
+    s.write_all(b"POST /vtid/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let answer = Answer::parse(&out);
+    answer.refused(413, "payload_too_large");
+    assert!(answer.head.contains("connection: close"));
+    // Strict JSON over HTTP too.
+    let dup =
+        r#"{"taskFamily":"f","taskType":"t","description":"d","tenant":"acme","tenant":"globex"}"#;
+    let answer = server.call("POST", "/vtid/create", &[], dup);
+    answer.refused(400, "invalid_payload");
+    assert_eq!(answer.body["details"][0]["field"], "tenant");
+    // The server is still serving, and nothing was created.
+    assert_eq!(count(&server, &[]), 0);
+    assert_eq!(
+        server
+            .call("POST", "/vtid/create", &[], &rec("acme"))
+            .status,
+        201
+    );
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed() {
+    let server = Server::start(&["--header-timeout", "1"]);
+    // A request head that never ends.
+    let mut slow = server.connect();
+    slow.write_all(b"GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    assert!(closed_by_server(&mut slow), "a partial head was kept open");
+    // A connection that never sends anything.
+    let mut silent = server.connect();
+    assert!(
+        closed_by_server(&mut silent),
+        "a silent connection was kept open"
+    );
+    // A keep-alive connection, idle after its answer.
+    let mut idle = server.connect();
+    idle.write_all(b"GET /vtid/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"service\"") {
+        let n = idle.read(&mut buf).expect("the answer");
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_by_server(&mut idle),
+        "an idle keep-alive connection was kept open"
+    );
+}
+
+#[test]
+fn connections_past_the_cap_are_answered_503() {
+    let server = Server::start(&["--max-connections", "2", "--header-timeout", "60"]);
+    let held: Vec<TcpStream> = (0..2).map(|_| server.connect()).collect();
+    let answer = server.call("GET", "/vtid/list", &[], "");
+    answer.refused(503, "unavailable");
+    assert!(answer.head.contains("retry-after: 1"), "{answer:?}");
+    for s in &held {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+    drop(held);
+    // The slots come back once those connections are gone.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = server.call("GET", "/vtid/list", &[], "");
+        if answer.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot came back: {answer:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn secret() -> Vec<u8> {
+    std::fs::read(fixture("hs256-test-secret"))
+        .unwrap()
+        .trim_ascii()
+        .to_vec()
+}
+
+/// An HS256 token over a header and claims written as given.
+fn token(header: &str, claims: &str) -> String {
+    let signing = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret()).unwrap();
+    mac.update(signing.as_bytes());
+    format!(
+        "{signing}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+fn bearer(claims: Value) -> String {
+    format!("Bearer {}", token(HS256, &claims.to_string()))
+}
+
+fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+#[test]
+fn tokens_and_their_claims_are_read_strictly() {
+    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    // The scheme in any case; Authorization twice is refused.
+    let raw_admin = admin.trim_start_matches("Bearer ");
+    for scheme in ["bearer", "BEARER"] {
+        let auth = format!("{scheme} {raw_admin}");
+        let answer = server.call("GET", "/vtid/audit", &[("Authorization", &auth)], "");
+        assert_eq!(answer.status, 200, "{scheme}: {answer:?}");
+    }
+    let user = bearer(json!({"sub": "alice", "tenant": "acme", "exp": in_an_hour()}));
+    let answer = server.call(
+        "GET",
+        "/vtid/audit",
+        &[("Authorization", &user), ("Authorization", &admin)],
+        "",
+    );
+    answer.refused(400, "invalid_payload");
+    assert_eq!(answer.body["details"][0]["field"], "Authorization");
+    // Time claims of the wrong type or out of range, and crit: 401.
+    let now = chrono::Utc::now().timestamp();
+    for (name, value) in [
+        ("exp", json!(-1)),
+        ("exp", json!("0")),
+        ("exp", json!("1600000000")),
+        ("exp", json!(true)),
+        ("exp", json!([])),
+        ("exp", json!({})),
+        ("nbf", json!("9999999999")),
+        ("nbf", json!(18446744073709551616.0)),
+        ("iat", json!(-1)),
+        ("exp", json!(now - 1)),
+        ("nbf", json!(now + 3600)),
+    ] {
+        let mut claims = json!({"sub": "mallory", "role": "admin"});
+        claims[name] = value.clone();
+        let answer = server.call(
+            "GET",
+            "/vtid/audit",
+            &[("Authorization", &bearer(claims))],
+            "",
+        );
+        answer.refused(401, "unauthenticated");
+        assert!(answer.raw.len() < 512, "{name}: {value}");
+    }
+    let crit = token(
+        r#"{"alg":"HS256","crit":["urn:example:must-understand"],"urn:example:must-understand":1}"#,
+        &json!({"sub": "mallory", "role": "admin"}).to_string(),
+    );
+    let answer = server.call(
+        "GET",
+        "/vtid/audit",
+        &[("Authorization", &format!("Bearer {crit}"))],
+        "",
+    );
+    answer.refused(401, "unauthenticated");
+    let dup = token(HS256, r#"{"sub":"mallory","role":"user","role":"admin"}"#);
+    let answer = server.call(
+        "GET",
+        "/vtid/audit",
+        &[("Authorization", &format!("Bearer {dup}"))],
+        "",
+    );
+    answer.refused(401, "unauthenticated");
+    // Claims of the wrong JSON type are a malformed identity, never stringified.
+    for claims in [
+        json!({"sub": "mallory", "role": {"admin": false}}),
+        json!({"sub": "mallory", "role": [{"admin": true}]}),
+        json!({"sub": "mallory", "role": "admin", "tenant": true}),
+        json!({"sub": "mallory", "role": "admin", "tenant": 7}),
+        json!({"sub": "mal\u{0}lory", "role": "admin"}),
+        json!({"sub": "mal\nlory", "role": "admin"}),
+        json!({"sub": 42, "role": "admin"}),
+    ] {
+        let auth = bearer(claims.clone());
+        let answer = server.call("GET", "/vtid/audit", &[("Authorization", &auth)], "");
+        answer.refused(403, "forbidden");
+        let answer = server.call(
+            "POST",
+            "/vtid/create",
+            &[("Authorization", &auth)],
+            &rec("acme"),
+        );
+        answer.refused(403, "forbidden");
+    }
+    // A null tenant is no tenant, not the tenant "null".
+    let nameless = bearer(json!({"sub": "drifter", "tenant": null}));
+    let answer = server.call(
+        "POST",
+        "/vtid/create",
+        &[("Authorization", &nameless)],
+        r#"{"taskFamily":"f","taskType":"t","description":"d"}"#,
+    );
+    answer.refused(400, "invalid_payload");
+    assert_eq!(answer.body["details"][0]["field"], "tenant");
+    let answer = server.call(
+        "POST",
+        "/vtid/create",
+        &[("Authorization", &nameless)],
+        &rec("null"),
+    );
+    answer.refused(403, "forbidden");
+    // An array of strings is a role.
+    let service = bearer(json!({"sub": "ci", "role": ["users", "service"]}));
+    let answer = server.call(
+        "POST",
+        "/vtid/create",
+        &[("Authorization", &service)],
+        &rec("acme"),
+    );
+    assert_eq!(answer.status, 201, "{answer:?}");
+    assert_eq!(answer.body["data"]["createdBy"], "ci");
+    assert_eq!(
+        count(&server, &[("Authorization", &admin)]),
+        1,
+        "only the service created"
+    );
+}

@@ -1,0 +1,76 @@
+//! The page at `/` in a real headless browser: Debian's Chromium driven by Playwright
+//! (`tests/browser/page.py`, from the `.venv` that `scripts/test` prepares) against
+//! `vtid serve`, with and without token checking. Screenshots of each view go to
+//! `bench-results/screenshots/`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::json;
+use support::Server;
+
+#[test]
+fn the_page_lists_filters_opens_a_vtid_and_updates_live_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let python = root.join(".venv/bin/python");
+    let chromium = std::env::var("VTID_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        python.exists() && Path::new(&chromium).exists(),
+        "the browser test needs {} (with playwright) and {chromium}: run ./scripts/test, which installs both",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    // A second server that checks tokens: the page must ask for one.
+    let secured_dir = tempfile::tempdir().unwrap();
+    let secret = format!(
+        "{}/tests/fixtures/hs256-test-secret",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let secured = Server::start(secured_dir.path(), &["--jwt-hs256-secret-file", &secret]);
+    let claims = json!({"sub": "browser", "role": "admin",
+                        "exp": chrono::Utc::now().timestamp() + 3600});
+    let key = std::fs::read(&secret).unwrap();
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.trim_ascii()),
+    )
+    .unwrap();
+    let shots = root.join("bench-results/screenshots");
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/page.py"))
+        .arg("--url")
+        .arg(server.url())
+        .arg("--token-url")
+        .arg(secured.url())
+        .arg("--token")
+        .arg(&token)
+        .arg("--shots")
+        .arg(&shots)
+        .env("VTID_CHROMIUM", &chromium)
+        .output()
+        .expect("run the browser test");
+    assert!(
+        out.status.success(),
+        "the page failed its checks:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for view in [
+        "ledger",
+        "ledger-blocked",
+        "record",
+        "audit",
+        "live",
+        "ledger-dark",
+    ] {
+        assert!(
+            shots.join(format!("{view}.png")).exists(),
+            "no screenshot of {view}"
+        );
+    }
+}
