@@ -2,8 +2,11 @@
 
 For every function it starts the release binary as Lambda would (AWS_LAMBDA_RUNTIME_API
 and the other variables of the Lambda environment set), serves it two API Gateway
-HTTP API (v2) events through GET /2018-06-01/runtime/invocation/next and takes each
-response from POST .../invocation/{id}/response, then stops it. It reports:
+HTTP API (v2) events (api_events.py) through GET /2018-06-01/runtime/invocation/next and
+takes each response from POST .../invocation/{id}/response, then stops it. `vtid-events`
+is served two DynamoDB stream batches of 10 records instead (stream_batch.py: records the
+creates above wrote), with an OASIS sink and an EventBridge endpoint on loopback that
+must receive every event of the batch. It reports:
 
   init     from starting the process to its first GET .../next (what Lambda bills as
            Init Duration: runtime start, SDK client, configuration),
@@ -12,6 +15,8 @@ response from POST .../invocation/{id}/response, then stops it. It reports:
   peak     the process's peak resident memory (VmHWM), read after the second response.
 
 Every function talks to the DynamoDB endpoint given (moto's server in scripts/bench).
+`run_once` is also what scripts/bench_compare.py starts any command with (the Node.js
+handler's bootstrap), optionally counting each invocation's DynamoDB requests.
 
 Usage: lambda_emulator.py --bin-dir DIR --endpoint URL --table NAME [--runs N] [--json FILE]
                           [--wrapper "qemu-aarch64 -L /usr/aarch64-linux-gnu"]
@@ -34,114 +39,29 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from api_events import events_for
+from stream_batch import Sinks, record_items
+
 PREFIX = "/2018-06-01/runtime"
-
-
-def event(method, path, route, body=None, query=None, path_params=None, auth=True):
-    """An API Gateway HTTP API payload 2.0 event, as the functions receive it."""
-    query = query or {}
-    raw_query = "&".join(f"{k}={v}" for k, v in query.items())
-    context = {
-        "accountId": "local",
-        "apiId": "local",
-        "domainName": "localhost",
-        "domainPrefix": "localhost",
-        "requestId": str(uuid.uuid4()),
-        "routeKey": route,
-        "stage": "$default",
-        "time": "01/Jan/2026:00:00:00 +0000",
-        "timeEpoch": int(time.time() * 1000),
-        "http": {
-            "method": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": "lambda-emulator",
-        },
-    }
-    if auth:
-        context["authorizer"] = {
-            "jwt": {"claims": {"sub": "bench", "role": "service"}, "scopes": None}
-        }
-    e = {
-        "version": "2.0",
-        "routeKey": route,
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": {"content-type": "application/json", "host": "localhost"},
-        "requestContext": context,
-        "isBase64Encoded": False,
-    }
-    if query:
-        e["queryStringParameters"] = query
-    if path_params:
-        e["pathParameters"] = path_params
-    if body is not None:
-        e["body"] = json.dumps(body)
-    return e
-
-
-def draft(n):
-    return {
-        "taskFamily": "bench",
-        "taskType": "deploy",
-        "description": f"cold start measurement {n}",
-        "tenant": "acme",
-    }
-
-
-def events_for(binary, vtid, year):
-    """Two events (cold, then warm) for `binary`, and the status each must answer."""
-    p = {"vtid": vtid}
-    rec = f"/vtid/{vtid}"
-    table = {
-        "vtid-create": lambda n: (event("POST", "/vtid/create", "POST /vtid/create", draft(n)), 201),
-        "vtid-batch": lambda n: (
-            event("POST", "/vtid/batch", "POST /vtid/batch", {"items": [draft(n)] * 10}),
-            201,
-        ),
-        "vtid-get": lambda n: (event("GET", rec, "GET /vtid/{vtid}", path_params=p), 200),
-        "vtid-head": lambda n: (event("HEAD", rec, "HEAD /vtid/{vtid}", path_params=p), 200),
-        "vtid-update": lambda n: (
-            event("PATCH", rec, "PATCH /vtid/{vtid}", {"metadata": {"run": n}}, path_params=p),
-            200,
-        ),
-        "vtid-list": lambda n: (
-            event("GET", "/vtid/list", "GET /vtid/list", query={"limit": "50"}),
-            200,
-        ),
-        "vtid-history": lambda n: (
-            event("GET", rec + "/history", "GET /vtid/{vtid}/history", path_params=p),
-            200,
-        ),
-        "vtid-health": lambda n: (
-            event("GET", "/vtid/health", "GET /vtid/health", auth=False),
-            200,
-        ),
-        "vtid-audit": lambda n: (
-            event("GET", "/vtid/audit", "GET /vtid/audit", query={"year": year}),
-            200,
-        ),
-        "vtid-fallback": lambda n: (
-            event("DELETE", rec, "DELETE /vtid/{vtid}", path_params=p),
-            405,
-        ),
-    }
-    return [table[binary](n) for n in (1, 2)]
 
 
 class Runtime:
     """The state of one function run, shared with the HTTP handler threads."""
 
-    def __init__(self):
+    def __init__(self, count=lambda: 0):
         self.lock = threading.Lock()
+        # DynamoDB requests the function has sent so far (dynamo_counter.py), read at
+        # every `next` and every answer to split them by invocation.
+        self.count = count
         self.reset([])
 
     def reset(self, events):
         with self.lock:
             self.events = list(events)
             self.next_times = []
+            self.next_counts = []
             self.responses = []  # (time, request id, body bytes, kind)
+            self.answer_counts = []
             self.answered = threading.Event()
             self.stopped = threading.Event()
             self.pending = {}
@@ -151,6 +71,7 @@ class Runtime:
     def take_event(self):
         with self.lock:
             self.next_times.append(time.perf_counter())
+            self.next_counts.append(self.count())
             if not self.events:
                 return None
             ev = self.events.pop(0)
@@ -161,6 +82,7 @@ class Runtime:
     def answer(self, rid, body, kind):
         with self.lock:
             self.responses.append((time.perf_counter(), rid, body, kind))
+            self.answer_counts.append(self.count())
             self.answered.set()
 
 
@@ -238,22 +160,33 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def run_once(binary_path, binary, env_base, events, log, wrapper=()):
+def run_once(command, binary, env_base, events, log, count=lambda: 0):
+    """One cold start of `command` (a list: the program and its arguments) serving
+    `events`, each a pair (event, want): `want` is the status an API Gateway answer must
+    have, or a function of the answer that returns what is wrong with it (or None)."""
     # A Runtime API of its own for every run: a request still in flight from the last
     # (stopped) process can never take this run's events.
-    rt = Runtime()
+    rt = Runtime(count)
     rt.reset([e for e, _ in events])
     server = Server(("127.0.0.1", 0), handler_for(rt))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     try:
-        return measure(rt, port, binary_path, binary, env_base, events, log, wrapper)
+        return measure(rt, port, command, binary, env_base, events, log)
     finally:
         server.shutdown()
         server.server_close()
 
 
-def measure(rt, port, binary_path, binary, env_base, events, log, wrapper):
+def problem_with(answer, want):
+    if callable(want):
+        return want(answer)
+    status = answer.get("statusCode")
+    return None if status == want else f"answered {status}, expected {want}"
+
+
+def lambda_env(env_base, port, binary):
+    """The variables Lambda sets for a function, over `env_base`."""
     env = dict(env_base)
     env.update(
         {
@@ -263,8 +196,14 @@ def measure(rt, port, binary_path, binary, env_base, events, log, wrapper):
             "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
         }
     )
+    return env
+
+
+def measure(rt, port, command, binary, env_base, events, log):
+    env = lambda_env(env_base, port, binary)
+    before = rt.count()
     start = time.perf_counter()
-    proc = subprocess.Popen([*wrapper, binary_path], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
         for i in range(len(events)):
             deadline = time.time() + 30
@@ -284,18 +223,21 @@ def measure(rt, port, binary_path, binary, env_base, events, log, wrapper):
     for i, (t, _rid, body, kind) in enumerate(rt.responses[: len(events)]):
         if kind != "response":
             raise RuntimeError(f"{binary}: {kind}: {body[:300]!r}")
-        status = json.loads(body).get("statusCode")
-        want = events[i][1]
-        if status != want:
-            raise RuntimeError(f"{binary}: answered {status}, expected {want}: {body[:300]!r}")
-        results.append((t, json.loads(body)))
-    nexts = rt.next_times
+        answer = json.loads(body)
+        problem = problem_with(answer, events[i][1])
+        if problem:
+            raise RuntimeError(f"{binary}: {problem}: {body[:300]!r}")
+        results.append((t, answer))
+    nexts, counts, answered = rt.next_times, rt.next_counts, rt.answer_counts
     return {
         "init_ms": (nexts[0] - start) * 1000,
         "first_ms": (results[0][0] - nexts[0]) * 1000,
         "warm_ms": (results[1][0] - nexts[1]) * 1000,
         "peak_mib": (peak or 0) / 1024,
         "first_body": results[0][1],
+        "bodies": [a for _, a in results],
+        # DynamoDB requests during init, the first and the warm invocation.
+        "requests": [counts[0] - before, answered[0] - counts[0], answered[1] - counts[1]],
     }
 
 
@@ -310,7 +252,76 @@ BINARIES = [
     "vtid-health",
     "vtid-audit",
     "vtid-fallback",
+    # Last: its stream batches are made of the records the functions above created.
+    "vtid-events",
 ]
+
+
+def env_base(endpoint, table, memory_mb="256"):
+    """The environment Lambda gives every function, less what each run adds."""
+    home = tempfile.mkdtemp(prefix="vtid-lambda-home-")
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory_mb,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_LEVEL": "INFO",
+        "_HANDLER": "bootstrap",
+        "VTID_TABLE": table,
+        "VTID_CURSOR_SECRET": "benchmark-cursor-secret-0123456789abcdef",
+    }
+
+
+def created_vtids(binary, run):
+    """The VTIDs a create or batch run's answers carry (the events' records)."""
+    if binary not in ("vtid-create", "vtid-batch"):
+        return []
+    out = []
+    for answer in run["bodies"]:
+        body = json.loads(answer["body"])
+        data = body["data"] if isinstance(body["data"], list) else [body["data"]]
+        out.extend(r["vtid"] for r in data)
+    return out
+
+
+def cold_starts(name, command, env, events_fn, runs, log, log_path, count=lambda: 0):
+    """`runs` cold starts of `command`, each serving the events `events_fn()` gives; on a
+    failure prints the end of the functions' log and exits."""
+    out = []
+    for _ in range(runs):
+        try:
+            out.append(run_once(command, name, env, events_fn(), log, count))
+        except RuntimeError as e:
+            log.flush()
+            with open(log_path, "rb") as f:
+                tail = f.read()[-3000:].decode(errors="replace")
+            print(f"lambda_emulator: {e}\n--- function log ---\n{tail}", file=sys.stderr)
+            sys.exit(1)
+    return out
+
+
+def summary(name, runs):
+    return {
+        "function": name,
+        "init_ms_median": statistics.median(r["init_ms"] for r in runs),
+        "init_ms_min": min(r["init_ms"] for r in runs),
+        "init_ms_max": max(r["init_ms"] for r in runs),
+        "first_ms_median": statistics.median(r["first_ms"] for r in runs),
+        "warm_ms_median": statistics.median(r["warm_ms"] for r in runs),
+        "peak_mib_max": max(r["peak_mib"] for r in runs),
+        "runs": len(runs),
+    }
 
 
 def main():
@@ -325,66 +336,34 @@ def main():
     args = ap.parse_args()
     wrapper = shlex.split(args.wrapper)
 
-
-    home = tempfile.mkdtemp(prefix="vtid-lambda-home-")
-    env_base = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "TZ": ":UTC",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_SESSION_TOKEN": "local",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL_DYNAMODB": args.endpoint,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": args.memory_mb,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "AWS_LAMBDA_LOG_LEVEL": "INFO",
-        "_HANDLER": "bootstrap",
-        "VTID_TABLE": args.table,
-        "VTID_CURSOR_SECRET": "benchmark-cursor-secret-0123456789abcdef",
-    }
-
-    log_path = os.path.join(home, "functions.log")
+    env = env_base(args.endpoint, args.table, args.memory_mb)
+    log_path = os.path.join(env["HOME"], "functions.log")
     rows = []
-    vtid = None
+    vtids = []
     year = time.strftime("%Y", time.gmtime())
+    sinks = Sinks()
     with open(log_path, "wb") as log:
         for binary in BINARIES:
             path = os.path.join(args.bin_dir, binary)
             if not os.path.exists(path):
                 print(f"lambda_emulator: {path} is missing", file=sys.stderr)
                 sys.exit(1)
-            runs = []
-            for _ in range(args.runs):
-                events = events_for(binary, vtid or "VTID-2026-0001", year)
-                try:
-                    r = run_once(path, binary, env_base, events, log, wrapper)
-                except RuntimeError as e:
-                    log.flush()
-                    with open(log_path, "rb") as f:
-                        tail = f.read()[-3000:].decode(errors="replace")
-                    print(f"lambda_emulator: {e}\n--- function log ---\n{tail}", file=sys.stderr)
-                    sys.exit(1)
-                if binary == "vtid-create" and vtid is None:
-                    vtid = json.loads(r["first_body"]["body"])["vtid"]
-                runs.append(r)
-            rows.append(
-                {
-                    "function": binary,
-                    "init_ms_median": statistics.median(r["init_ms"] for r in runs),
-                    "init_ms_min": min(r["init_ms"] for r in runs),
-                    "init_ms_max": max(r["init_ms"] for r in runs),
-                    "first_ms_median": statistics.median(r["first_ms"] for r in runs),
-                    "warm_ms_median": statistics.median(r["warm_ms"] for r in runs),
-                    "peak_mib_max": max(r["peak_mib"] for r in runs),
-                    "runs": len(runs),
-                }
-            )
+            if binary == "vtid-events":
+                items = record_items(args.endpoint, args.table, vtids)
+                runs = cold_starts(
+                    binary, [*wrapper, path], {**env, **sinks.env()},
+                    lambda: sinks.events(items), args.runs, log, log_path,
+                )
+            else:
+                runs = cold_starts(
+                    binary, [*wrapper, path], env,
+                    lambda: events_for(binary, vtids[0] if vtids else "VTID-2026-0001", year),
+                    args.runs, log, log_path,
+                )
+            for r in runs:
+                vtids.extend(created_vtids(binary, r))
+            rows.append(summary(binary, runs))
+    sinks.close()
     print(
         "| function | init, median (min–max) ms | first invocation, median ms | warm invocation, median ms | peak memory (VmHWM) MiB |"
     )

@@ -61,7 +61,7 @@ impl App {
         let table =
             std::env::var("VTID_TABLE").map_err(|_| ConfigError("VTID_TABLE is not set".into()))?;
         let identity = identity_from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::sdk::load_from_env().await;
         let store = Arc::new(DynamoStore::new(&sdk, table));
         let cursor_key = CursorKey::for_table(store.clone());
         Ok(Self::new(store, identity, cursor_key))

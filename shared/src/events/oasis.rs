@@ -22,6 +22,16 @@ pub struct Oasis {
     >,
 }
 
+/// A client TLS configuration that trusts nothing, for an http:// target.
+fn no_tls() -> Result<rustls::ClientConfig, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 impl Oasis {
     pub fn new(url: impl Into<String>) -> Result<Self, String> {
         let url = url.into();
@@ -29,12 +39,17 @@ impl Oasis {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(format!("{url:?} is not an http:// or https:// URL"));
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = if uri.scheme_str() == Some("https") {
+            builder
+                .with_native_roots()
+                .map_err(|e| format!("no TLS roots: {e}"))?
+        } else {
+            // A plain http:// sink never uses TLS: reading the platform's certificate
+            // store would only lengthen the events function's init.
+            builder.with_tls_config(no_tls()?)
+        };
+        let connector = builder.https_or_http().enable_http1().build();
         let http =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(connector);

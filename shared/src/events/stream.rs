@@ -105,7 +105,7 @@ impl Sink for EventBridge {
 /// The targets the environment names: EventBridge always (`VTID_EVENT_BUS`, default
 /// `default`), OASIS when `OASIS_INGEST_URL` is set.
 pub async fn sinks_from_env() -> Result<Vec<Box<dyn Sink>>, String> {
-    let sdk = aws_config::load_from_env().await;
+    let sdk = crate::sdk::load_from_env().await;
     let bus = std::env::var("VTID_EVENT_BUS").unwrap_or_else(|_| "default".into());
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(EventBridge::new(&sdk, bus))];
     if let Ok(url) = std::env::var("OASIS_INGEST_URL").map(|u| u.trim().to_owned())
