@@ -134,7 +134,9 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let at = |p: f64| {
         let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
+        samples
+            .get(i)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     (at(0.5), at(0.99))
 }
@@ -220,6 +222,9 @@ impl Target {
             1,
         )
         .await;
+        if creates == 0 {
+            return;
+        }
         let mut samples = Vec::new();
         let mut requests = 0;
         let started = Instant::now();
