@@ -10,6 +10,7 @@ retries included. Every request pays one more loopback hop in both implementatio
 """
 
 import http.client
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -28,6 +29,9 @@ class Counter:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The answer's headers and body go out in two writes: with Nagle's algorithm
+            # the body waits for the client's delayed ACK (40 ms on Linux) on every request.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -38,6 +42,8 @@ class Counter:
                 # One upstream connection per client connection: the same reuse the SDK sees.
                 if getattr(self, "upstream", None) is None:
                     self.upstream = http.client.HTTPConnection(host, port, timeout=60)
+                    self.upstream.connect()
+                    self.upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
                 try:
                     self.upstream.request("POST", self.path, body, headers)

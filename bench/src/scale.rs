@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::json;
+use shared::App;
+use shared::identity::IdentityConfig;
 use shared::record::Record;
 use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, endpoint_config};
@@ -132,7 +134,9 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let at = |p: f64| {
         let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
+        samples
+            .get(i)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     (at(0.5), at(0.99))
 }
@@ -157,12 +161,11 @@ impl Target {
             let call = self.instance.call(method, path, None, &[]).await;
             samples.push(started.elapsed());
             requests.push(call.requests);
-            assert!(
-                call.status == 200,
-                "{operation}: {} {}",
-                call.status,
-                call.body
-            );
+            if call.status != 200 {
+                // Reported, not fatal: the row says what answered instead.
+                note = format!("answered {} {}", call.status, call.body["code"]);
+                break;
+            }
             if let Some(count) = call.body["count"].as_u64() {
                 note = format!(
                     "{count} records, next page: {}",
@@ -219,6 +222,9 @@ impl Target {
             1,
         )
         .await;
+        if creates == 0 {
+            return;
+        }
         let mut samples = Vec::new();
         let mut requests = 0;
         let started = Instant::now();
@@ -315,9 +321,23 @@ pub async fn scale(
             "bench: moto filled to {dynamo_size} in {:.0} s",
             started.elapsed().as_secs_f64()
         );
+        // moto answers a query at this size in seconds (it reads whole items, even of a
+        // KEYS_ONLY index): the instance waits for it rather than time out, since what
+        // this run measures on moto is the requests per call, not moto's speed.
+        let store =
+            Arc::new(DynamoStore::new(&sdk, table).with_attempt_timeout(Duration::from_secs(120)));
+        let app = App::new(
+            store.clone(),
+            IdentityConfig::default(),
+            b"vtid-bench cursor key".to_vec(),
+        )
+        .with_budget(Duration::from_secs(600));
         let target = Target {
             name: "DynamoDB (moto)",
-            instance: Instance::new(endpoint, table).await,
+            instance: Instance {
+                store: Some(store),
+                app,
+            },
         };
         // moto copies the whole table for every transaction: at this size a create takes
         // seconds there, so creates are measured on SQLite and in the contention run.
