@@ -31,23 +31,8 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /vtid/audit`: a year's integrity report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Audit {
-    pub year: u16,
-    pub counter: u64,
-    pub records: u64,
-    /// Numbers at or below the counter with no record that no import skipped (the first
-    /// 10,000; `missing_count` counts them all).
-    pub missing: Vec<u64>,
-    pub missing_count: u64,
-    pub duplicates: Vec<String>,
-    /// Ranges an import jumped over.
-    pub skipped: Vec<[u64; 2]>,
-    /// Records numbered past the counter.
-    pub above_counter: Vec<String>,
-}
+/// `GET /vtid/audit`: a year's integrity report, the type the server fills.
+pub use vtid_model::audit::Audit;
 
 /// `GET /vtid/health` when the ledger and its store answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! its lifecycle and its history. Servers and clients share them; nothing here pulls
 //! in the AWS SDK or SQLite.
 
+pub mod audit;
 pub mod lifecycle;
 pub mod record;
 pub mod timestamp;

@@ -3,7 +3,8 @@
 //! decide the same way (numbering, the update plan, the audit arithmetic, the read
 //! budgets) lives here, once.
 
-pub mod audit;
+/// The audit arithmetic lives with the report it fills, in `vtid-model`.
+pub use vtid_model::audit;
 pub mod dynamo;
 pub mod limits;
 pub mod plan;

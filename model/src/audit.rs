@@ -1,11 +1,12 @@
 //! The audit's arithmetic, the same for both stores: from the numbers present, the
 //! counter and the ranges imports skipped, what is missing, doubled or above the counter.
+//! The report is also what clients read back from `GET /vtid/audit`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::vtid::Vtid;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Audit {
     pub year: u16,
