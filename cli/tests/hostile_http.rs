@@ -3,6 +3,8 @@
 //! connections, and tokens an attacker would forge. Every answer is asserted by status,
 //! code and a small JSON body; nothing refused is written.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/spawn.rs"]
 mod spawn;
 
@@ -121,16 +123,7 @@ impl Server {
     }
 
     fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        self.raw(req.as_bytes())
+        self.raw(http::request(method, path, headers, body).as_bytes())
     }
 }
 

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod http;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -54,29 +54,14 @@ impl Server {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> std::io::Result<(u16, String, Value)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(&body);
-        s.write_all(req.as_bytes())?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw)?;
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let json = serde_json::from_str(body).unwrap_or(Value::Null);
-        Ok((status, head.to_lowercase(), json))
+        http::call(
+            self.port,
+            Duration::from_secs(30),
+            method,
+            path,
+            body,
+            headers,
+        )
     }
 
     pub fn call(

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vtid");
 
+#[path = "../common/http.rs"]
+mod http;
 #[path = "../common/spawn.rs"]
 mod spawn;
 
@@ -105,28 +107,8 @@ pub fn call(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> std::io::Result<(u16, Value)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    s.write_all(req.as_bytes())?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+    let (status, _, json) = http::call(port, Duration::from_secs(20), method, path, body, headers)?;
+    Ok((status, json))
 }
 
 /// One POST the sink received, in arrival order.
