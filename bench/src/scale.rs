@@ -147,6 +147,15 @@ struct Target {
 }
 
 impl Target {
+    /// DynamoDB requests per call as the table prints them ("–" on SQLite, which sends none).
+    fn per_call(&self, requests: u64, calls: usize) -> String {
+        if self.name == "SQLite" {
+            "–".into()
+        } else {
+            format!("{:.1}", requests as f64 / calls.max(1) as f64)
+        }
+    }
+
     async fn time(&self, rows: &mut Vec<Row>, n: u32, operation: &str, path: &str, times: usize) {
         let mut samples = Vec::new();
         let mut requests = Vec::new();
@@ -188,14 +197,7 @@ impl Target {
                 operation: operation.to_owned(),
                 median_ms,
                 p99_ms,
-                requests: if self.name == "SQLite" {
-                    "–".into()
-                } else {
-                    format!(
-                        "{:.1}",
-                        requests.iter().sum::<u64>() as f64 / requests.len().max(1) as f64
-                    )
-                },
+                requests: self.per_call(requests.iter().sum(), requests.len()),
                 note,
             },
         );
@@ -244,11 +246,7 @@ impl Target {
                 operation: format!("create ({creates} in a row)"),
                 median_ms,
                 p99_ms,
-                requests: if self.name == "SQLite" {
-                    "–".into()
-                } else {
-                    format!("{:.1}", requests as f64 / creates as f64)
-                },
+                requests: self.per_call(requests, creates),
                 note: format!("{rate:.0} creates/s"),
             },
         );
