@@ -3,6 +3,9 @@
 //! real store. Whatever comes in: never a 5xx, always a JSON body with `ok` (HEAD: none),
 //! every error body of the SPEC's shape and under the size limit, no internals, and never
 //! an identity with more rights than its claims give.
+//!
+//! Each run draws new cases. `VTID_PROP_SCALE=N` multiplies every case count, for a deep
+//! sweep before a release (`VTID_PROP_SCALE=50 ./scripts/test --test hostile_props`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -393,7 +396,18 @@ async fn check(api: &Api, case: Case, skipped: &AtomicUsize) -> Result<(), TestC
     Ok(())
 }
 
+/// The case count times `VTID_PROP_SCALE` (1 when unset).
+fn scaled(cases: u32) -> u32 {
+    let scale = std::env::var("VTID_PROP_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    cases.saturating_mul(scale)
+}
+
 fn run(kind: Kind, reads: ReadScope, cases: u32) {
+    let cases = scaled(cases);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -447,7 +461,7 @@ fn arbitrary_requests_on_dynamodb() {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 2000, failure_persistence: None, ..Config::default() })]
+    #![proptest_config(Config { cases: scaled(2000), failure_persistence: None, ..Config::default() })]
 
     /// The claim reader alone, on any claim set: what it grants, the claims hold.
     #[test]

@@ -183,6 +183,31 @@ async fn unknown_paths_are_no_route_on_both_paths() {
         .assert_error(404, "not_found");
 }
 
+/// A HEAD answer never has a body, whatever answers it: a found or missing record, a path
+/// with dot segments that the event reader normalises away, an unknown route, a 405.
+#[tokio::test]
+async fn head_answers_have_no_body_on_both_paths() {
+    let api = Api::new(Kind::Sqlite).await;
+    for (path, status) in [
+        ("/vtid/VTID-2026-0001", 404),
+        ("/vtid/.", 404),
+        ("/vtid/..", 404),
+        ("/elsewhere", 404),
+        ("/vtid/list", 405),
+        ("/vtid/create", 405),
+    ] {
+        let served = api.send(Req::new("HEAD", path)).await;
+        assert_eq!(served.status, status, "{path}");
+        assert!(served.raw.is_empty(), "{path}: {}", served.raw);
+        let fallback: Resp =
+            shared::api::fallback(Req::new("HEAD", path).who(Who::Nobody).into_lambda())
+                .await
+                .into();
+        assert!(fallback.raw.is_empty(), "{path}: {}", fallback.raw);
+        assert!(fallback.status >= 400, "{path}");
+    }
+}
+
 /// `vtid serve` on the embedded store: health with its event backlog, and the events
 /// themselves (the SSE `data`, the OASIS body) as documented.
 #[tokio::test]

@@ -70,8 +70,23 @@ fn with_vtid(req: Request, vtid: String) -> Request {
     req.with_path_parameters(std::collections::HashMap::from([("vtid".to_owned(), vtid)]))
 }
 
+/// A HEAD answer carries the status and headers of the GET it stands for, never a body
+/// (RFC 9110 9.3.2), whatever produced it: the handler, a 405 or a `no_route`.
+fn for_method(method: &Method, res: Response<Body>) -> Response<Body> {
+    if *method != Method::HEAD {
+        return res;
+    }
+    let (parts, _) = res.into_parts();
+    Response::from_parts(parts, Body::Empty)
+}
+
 /// Serves every route of the API from one process (the local server).
 pub async fn route(app: &App, req: Request) -> Response<Body> {
+    let method = req.method().clone();
+    for_method(&method, dispatch(app, req).await)
+}
+
+async fn dispatch(app: &App, req: Request) -> Response<Body> {
     let Some(route) = match_path(req.uri().path()) else {
         return no_route();
     };
@@ -93,8 +108,9 @@ pub async fn route(app: &App, req: Request) -> Response<Body> {
 /// The catch-all function behind API Gateway's remaining routes: 405 for a known path
 /// with another method (DELETE above all), 404 `no_route` for anything else. Touches no store.
 pub async fn fallback(req: Request) -> Response<Body> {
-    match match_path(req.uri().path()) {
+    let res = match match_path(req.uri().path()) {
         Some(route) => not_allowed(&route, req.method()),
         None => no_route(),
-    }
+    };
+    for_method(req.method(), res)
 }
