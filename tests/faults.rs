@@ -339,6 +339,42 @@ async fn a_claim_whose_answer_was_lost_belongs_to_its_sender() {
     );
 }
 
+/// A reservation whose answer was lost (applied) or failed with a 500 (not applied):
+/// one consistent read of the counter tells which, so each create gets the next number
+/// and no number is left behind.
+#[tokio::test]
+async fn a_reservation_whose_answer_was_lost_leaves_no_gap() {
+    let ledger = Ledger::start(Config::default()).await;
+    let year = Timestamp::now().year();
+    for (seq, fault) in [(1, Fault::DropAfterApply), (2, Fault::InternalError)] {
+        ledger
+            .proxy
+            .script(Rule::next("UpdateItem", fault).containing("ADD #n"));
+        // A cold instance does not guess: it reserves with ADD.
+        let inst = ledger.instance(Duration::from_secs(3)).await;
+        let (res, _) = inst.send(create("f", None)).await;
+        assert_eq!(res.status, 201, "{}", res.raw);
+        assert_eq!(res.body["vtid"], format!("VTID-{year}-000{seq}"));
+    }
+    let stats = ledger.proxy.stats();
+    assert_eq!(
+        (
+            stats.count("UpdateItem", "dropAfterApply"),
+            stats.count("UpdateItem", "internalError")
+        ),
+        (1, 1),
+        "{}",
+        stats.to_json()
+    );
+    let audit = ledger.audit().await;
+    assert_eq!(
+        (audit.counter, audit.records, audit.missing_count),
+        (2, 2, 0),
+        "missing: {:?}",
+        audit.missing
+    );
+}
+
 #[tokio::test]
 async fn a_conflict_is_not_taken_as_proof_that_a_parent_exists() {
     let ledger = Ledger::start(Config::default()).await;

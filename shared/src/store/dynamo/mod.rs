@@ -13,6 +13,8 @@ mod item;
 mod lease;
 mod query;
 mod reads;
+mod reserve;
+mod sequencer;
 mod sequencing;
 mod table;
 mod transact;
@@ -32,7 +34,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
-pub use sequencing::CONTENTION_WINDOW;
+pub use sequencer::CONTENTION_WINDOW;
 
 use super::{
     Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery, Page,
@@ -88,7 +90,7 @@ impl Intercept for CountRequests {
 pub struct DynamoStore {
     client: Client,
     table: String,
-    sequencer: sequencing::Sequencer,
+    sequencer: sequencer::Sequencer,
     requests: Arc<AtomicU64>,
     operations: Arc<AtomicU64>,
 }
@@ -120,7 +122,7 @@ impl DynamoStore {
         Self {
             client: Client::from_conf(conf),
             table: table.into(),
-            sequencer: sequencing::Sequencer::default(),
+            sequencer: sequencer::Sequencer::default(),
             requests,
             operations,
         }

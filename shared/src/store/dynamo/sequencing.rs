@@ -2,7 +2,7 @@
 //! (`COUNTER#YYYY` / `COUNTER`, attribute `n`: the highest number reserved).
 //!
 //! 1. **Guess** (warm and uncontended only). A process that knows the counter's value, has
-//!    seen no contention for [`CONTENTION_WINDOW`] and has no other create in flight
+//!    seen no contention for [`CONTENTION_WINDOW`](super::CONTENTION_WINDOW) (`sequencer`) and has no other create in flight
 //!    sends one transaction: parent checks, the counter moved from the value it knows
 //!    (condition: it still holds it), the records (`attribute_not_exists`), and the
 //!    finished idempotency key. One request. Refused because the counter moved, it
@@ -13,9 +13,11 @@
 //!    create whose parent is missing.
 //! 3. **Lease** the idempotency key, if any (see `lease`), so that equal requests wait
 //!    for this one instead of each reserving a block.
-//! 4. **Reserve** the block with one `UpdateItem ADD n :count` (`UPDATED_NEW`): atomic,
+//! 4. **Reserve** (`reserve`) the block with one `UpdateItem ADD n :count` (`UPDATED_NEW`): atomic,
 //!    no condition, so it never loses to another creator; it is retried with backoff when
-//!    a transaction holds the counter. The block `n-count+1 ..= n` is this request's.
+//!    a transaction holds the counter. The block `n-count+1 ..= n` is this request's. The
+//!    update also names the reservation's token on the counter, so that after a lost
+//!    answer one consistent read tells whether the block was reserved (and which it is).
 //! 5. **Write** the records and the finished key in one transaction without the counter
 //!    (and without parent checks), so it competes with nobody. Refused for a conflict or
 //!    throttling, it is sent again with the same numbers until the deadline: conflicts
@@ -23,24 +25,20 @@
 //!    that did not move the counter) makes it reserve again, at most three times.
 //!
 //! On any failure after step 3 the lease is released. The numbers of a block reserved
-//! and never written (the writer died, or gave up at its deadline) are the only gaps;
+//! and never written (the writer died, or gave up at its deadline, or its answer was lost
+//! and another creator reserved before it could look) are the only gaps;
 //! the audit lists them. Uniqueness never rests on the counter: every record is written
 //! on `attribute_not_exists(pk)`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use super::DynamoStore;
-use super::errors::{Backoff, CancelKind, Cancellation, Failure, classify};
+use super::errors::{Backoff, CancelKind, Cancellation};
 use super::item::{
-    COUNTER_VALUE, DOC, counter_key, doc, get_n, internal, n, record_item, record_key,
+    COUNTER_RESERVED_BY, COUNTER_VALUE, DOC, counter_key, doc, get_n, internal, n, record_item,
+    record_key,
 };
 use super::lease::{self, Claim, Lease, Settled};
 use super::transact::{Outcome, Transaction, WhenBusy};
@@ -51,92 +49,9 @@ use crate::vtid::Vtid;
 
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
-/// How long a process skips the guess after it met another creator.
-pub const CONTENTION_WINDOW: Duration = Duration::from_secs(5);
 /// Reservations one create may make before it gives up (only a writer that ignores the
 /// counter can use them up).
 const MAX_RESERVATIONS: usize = 3;
-
-/// What this process knows of each year's counter.
-#[derive(Default)]
-pub struct Sequencer {
-    years: Mutex<HashMap<u16, Seen>>,
-    in_flight: AtomicUsize,
-}
-
-#[derive(Clone, Copy)]
-struct Seen {
-    counter: u64,
-    contended_until: Option<Instant>,
-}
-
-/// A create in flight in this process.
-pub struct InFlight<'a> {
-    sequencer: &'a Sequencer,
-    /// No other create was in flight when this one started.
-    pub alone: bool,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.sequencer.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Sequencer {
-    pub fn enter(&self) -> InFlight<'_> {
-        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight {
-            sequencer: self,
-            alone: before == 0,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<u16, Seen>) -> T) -> T {
-        let mut years = self.years.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut years)
-    }
-
-    /// The counter value worth guessing from, if any.
-    pub fn guess(&self, year: u16) -> Option<u64> {
-        self.with(|y| {
-            y.get(&year).and_then(|s| {
-                let calm = s.contended_until.is_none_or(|t| Instant::now() >= t);
-                calm.then_some(s.counter)
-            })
-        })
-    }
-
-    /// The counter was seen at `value` (never moves what is known backwards).
-    pub fn saw(&self, year: u16, value: u64) {
-        self.with(|y| {
-            let s = y.entry(year).or_insert(Seen {
-                counter: 0,
-                contended_until: None,
-            });
-            s.counter = s.counter.max(value);
-        })
-    }
-
-    /// Another creator was met: guesses would fail for a while.
-    pub fn contended(&self, year: u16) {
-        self.with(|y| {
-            if let Some(s) = y.get_mut(&year) {
-                s.contended_until = Some(Instant::now() + CONTENTION_WINDOW);
-            }
-        })
-    }
-
-    /// A reservation returned `end` for `count` numbers: contended if someone else took
-    /// numbers since this process last looked.
-    pub fn reserved(&self, year: u16, end: u64, count: u64) {
-        let known = self.with(|y| y.get(&year).map(|s| s.counter));
-        self.saw(year, end);
-        if known.is_some_and(|k| k + count != end) {
-            self.contended(year);
-        }
-    }
-}
 
 /// What the guess came to.
 enum Guess {
@@ -322,39 +237,6 @@ impl DynamoStore {
         )))
     }
 
-    /// Step 4: `ADD n :count` on the counter; the new value.
-    async fn reserve(&self, year: u16, count: u64, deadline: Deadline) -> Result<u64, StoreError> {
-        let mut backoff = Backoff::new();
-        loop {
-            let sent = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(counter_key(year)))
-                .update_expression("ADD #n :count")
-                .expression_attribute_names("#n", COUNTER_VALUE)
-                .expression_attribute_values(":count", n(count))
-                .return_values(ReturnValue::UpdatedNew)
-                .customize()
-                .config_override(patient_attempts(deadline))
-                .send();
-            let failure = match deadline.bound(sent).await? {
-                Ok(out) => {
-                    return out
-                        .attributes()
-                        .and_then(|a| get_n(a, COUNTER_VALUE))
-                        .ok_or_else(|| internal("ADD returned no counter"));
-                }
-                Err(e) => classify(&e),
-            };
-            match failure {
-                // A lost answer may have reserved a block already; that block is a gap.
-                Failure::Busy(_) | Failure::Unknown(_) => backoff.pause(deadline).await?,
-                bug => return Err(bug.into()),
-            }
-        }
-    }
-
     /// Step 5: the records and the finished key, in one transaction, until written.
     async fn write_block(
         &self,
@@ -458,23 +340,6 @@ impl DynamoStore {
     }
 }
 
-/// The `ADD` has no request token: an attempt the SDK gives up on and sends again may
-/// have been applied, and its block is then lost. So its attempts are not cut short by
-/// the usual attempt timeout (made for hung connections, which the deadline ends too):
-/// a slow answer is waited for, up to the deadline, rather than sent again.
-fn patient_attempts(deadline: Deadline) -> aws_sdk_dynamodb::config::Builder {
-    let left = deadline
-        .remaining()
-        .max(std::time::Duration::from_millis(1));
-    aws_sdk_dynamodb::config::Builder::default().timeout_config(
-        aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(1))
-            .operation_attempt_timeout(left)
-            .operation_timeout(left)
-            .build(),
-    )
-}
-
 /// Whether the records found at the reserved numbers are this request's own, written by
 /// an earlier attempt whose answer was lost.
 fn is_ours(c: &Cancellation, built: &[(Record, HistoryEntry)]) -> bool {
@@ -504,7 +369,8 @@ fn parent_check(table: &str, parent: Vtid) -> Result<TransactWriteItem, StoreErr
 }
 
 /// The counter moved from `expected` to `next`, on the condition that it still holds
-/// `expected` (that it does not exist yet, for 0: a new year).
+/// `expected` (that it does not exist yet, for 0: a new year). The last reservation's
+/// token goes: its sender must not take this move's value for its own block.
 pub fn counter_move(
     table: &str,
     year: u16,
@@ -514,8 +380,9 @@ pub fn counter_move(
     let mut update = Update::builder()
         .table_name(table)
         .set_key(Some(counter_key(year)))
-        .update_expression("SET #n = :next")
+        .update_expression("SET #n = :next REMOVE #by")
         .expression_attribute_names("#n", COUNTER_VALUE)
+        .expression_attribute_names("#by", COUNTER_RESERVED_BY)
         .expression_attribute_values(":next", n(next))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     update = if expected == 0 {
@@ -528,33 +395,4 @@ pub fn counter_move(
     Ok(TransactWriteItem::builder()
         .update(update.build().map_err(internal)?)
         .build())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cold_process_never_guesses_and_a_warm_one_does_until_contention() {
-        let s = Sequencer::default();
-        assert_eq!(s.guess(2026), None, "cold");
-        s.reserved(2026, 5, 1);
-        assert_eq!(s.guess(2026), Some(5), "learned from its first reservation");
-        s.saw(2026, 3);
-        assert_eq!(s.guess(2026), Some(5), "never backwards");
-        s.reserved(2026, 9, 1);
-        assert_eq!(s.guess(2026), None, "someone took 6..8: contended");
-        assert_eq!(s.guess(2027), None);
-    }
-
-    #[test]
-    fn only_a_lone_create_may_guess() {
-        let s = Sequencer::default();
-        let first = s.enter();
-        let second = s.enter();
-        assert!(first.alone && !second.alone);
-        drop(first);
-        drop(second);
-        assert!(s.enter().alone);
-    }
 }
