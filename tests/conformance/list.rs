@@ -297,6 +297,38 @@ async fn a_filter_that_matches_nothing_reads_within_the_budget_and_pages_on(api:
     );
 }
 
+/// The few matches of a filter behind a thousand newer records that do not match still
+/// make a full first page: the read budget reaches that deep on both stores.
+async fn a_filtered_page_is_full_behind_a_thousand_newer_misses(api: Api) {
+    let mut active = body("deep");
+    active["status"] = json!("active");
+    let (hit, miss) = (vtid_tests::draft(&active), vtid_tests::draft(&body("deep")));
+    let mut seeded = Vec::new();
+    for seq in 1..=1_003 {
+        let draft = if seq <= 3 { &hit } else { &miss };
+        seeded.push(draft.clone().into_record(
+            Vtid::new(year(), seq).unwrap(),
+            "seed",
+            Timestamp::now(),
+        ));
+    }
+    api.seed(seeded).await;
+    for limit in [1, 3] {
+        let res = api
+            .get(&format!(
+                "/vtid/list?taskFamily=deep&status=active&limit={limit}"
+            ))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.raw);
+        let want: Vec<u32> = (1..=3).rev().take(limit).collect();
+        assert_eq!(
+            seqs(res.body["data"].as_array().unwrap()),
+            want,
+            "limit {limit}"
+        );
+    }
+}
+
 async fn a_page_of_the_largest_records_fits_a_response(api: Api) {
     let mut big = body("big");
     big["title"] = json!("T".repeat(200));
@@ -340,5 +372,6 @@ on_both_stores!(
     filtered_pages_are_full_and_test_rows_hidden,
     order_is_numeric_past_9999,
     a_filter_that_matches_nothing_reads_within_the_budget_and_pages_on,
+    a_filtered_page_is_full_behind_a_thousand_newer_misses,
     a_page_of_the_largest_records_fits_a_response,
 );

@@ -90,11 +90,13 @@ impl DynamoStore {
         for round in 0..LIST.queries {
             // DynamoDB's Limit counts items read before the filter: ask for what is still
             // missing (an eighth more when a filter may drop some, so that a few test rows
-            // do not cost a second query), then geometrically more while it drops items.
+            // do not cost a second query), then eight times more each round while the
+            // filter drops items, so that the budget reaches deep (about 1,300 items for a
+            // page of 3, 2,500 for 50) before a page may come back short.
             let missing = wanted - records.len();
             let slack = if q.filter.is_some() { missing / 8 } else { 0 };
             let read = (missing + slack)
-                .saturating_mul(1 << round.min(10))
+                .saturating_mul(1 << (3 * round).min(20))
                 .min(limits::MAX_QUERY_ITEMS);
             let out = self.query_once(&q, start.take(), Some(read)).await?;
             for item in &out.items {
