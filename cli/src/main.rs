@@ -312,10 +312,26 @@ async fn run_import(
         Some(_) => Target::Ready,
         None => import::check_data_folder(&store.data, init).map_err(Fail::usage)?,
     };
-    // The whole file first: a bad file opens (or creates) no store.
+    // The whole file first: a bad file creates no store, and writes nothing. The parents
+    // of its valid rows are still checked (a read), so one run names every bad row.
     let rows = match import::read_rows(&file) {
         Ok(rows) => rows,
-        Err(summary) => return finish_import(&summary, dry_run),
+        Err(bad) => {
+            let mut summary = bad.summary;
+            match &target {
+                // A store that cannot be opened now: its parents go unchecked this run.
+                Target::Ready => {
+                    if let Ok(opened) = store.open().await {
+                        let store = Some(opened.store.as_ref());
+                        import::check_parents(store, &bad.valid, &mut summary).await;
+                    }
+                }
+                Target::NewLedger(_) => {
+                    import::check_parents(None, &bad.valid, &mut summary).await;
+                }
+            }
+            return finish_import(&summary, dry_run);
+        }
     };
     let unavailable = |message: String| Fail::Exit {
         exit: Exit::Unavailable,

@@ -260,7 +260,7 @@ fn seed_rows() -> Vec<Value> {
                "updated_at": "2025-01-02 12:00:00", "is_test": false}),
         json!({"id": 2, "vtid": "VTID-2025-0004", "task_family": "deploy", "task_type": "hotfix",
                "description": "child", "status": "active", "tenant": "acme", "assigned_to": null,
-               "metadata": null, "parent_vtid": "VTID-2025-0001", "created_at": "2025-01-03T09:00:00Z",
+               "metadata": null, "parent_vtid": "VTID-2025-0001   ", "created_at": "2025-01-03T09:00:00Z",
                "updated_at": "2025-01-03T09:30:00+00:00"}),
         json!({"vtid": "VTID-YEAR-9999", "taskFamily": "govern", "taskType": "review",
                "description": "camelCase row", "status": "pending", "tenant": "umbrella",
@@ -284,15 +284,24 @@ fn rows_for_this_year() -> Vec<Value> {
 fn import_scenario(store: &[&str], serve: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rows.jsonl");
-    // A file with one bad row imports nothing and names the line.
+    // A file with bad rows imports nothing and names every bad line at once: a malformed
+    // row, and a valid row whose parent exists nowhere.
     let mut bad = rows_for_this_year();
     bad.insert(1, json!({"vtid": "VTID-2025-42", "task_family": "x"}));
+    let mut orphan = bad[0].clone();
+    orphan["vtid"] = json!("VTID-2025-0007");
+    orphan["parent_vtid"] = json!("VTID-2024-0099");
+    bad.push(orphan);
     write_lines(&file, &bad);
     let (ok, out, err) = import(&file, store);
     assert!(!ok, "{out}{err}");
     assert!(err.contains("line 2"), "{err}");
     assert!(
-        out.contains("0 imported") && out.contains("1 invalid"),
+        err.contains("line 5: parentVtid VTID-2024-0099 exists neither"),
+        "{err}"
+    );
+    assert!(
+        out.contains("0 imported") && out.contains("2 invalid"),
         "{out}"
     );
 

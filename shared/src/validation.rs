@@ -314,8 +314,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A VTID is canonical or refused: never trimmed, as no padding is part of the form.
     fn vtid(&mut self, field: &str) -> Option<Option<Vtid>> {
-        match self.text(field)? {
+        let raw = match self.map.get(field)? {
+            Value::Null => None,
+            Value::String(s) => Some(s.as_str()),
+            _ => {
+                self.bad(field, "must be a string");
+                return None;
+            }
+        };
+        match raw {
             None => Some(None),
             Some(s) => match s.parse() {
                 Ok(v) => Some(Some(v)),
@@ -488,6 +497,23 @@ mod tests {
         assert_eq!(d.task_family, "deploy");
         assert_eq!(d.status, Status::Pending);
         assert!(!d.is_test);
+    }
+
+    #[test]
+    fn a_parent_vtid_is_canonical_never_trimmed() {
+        let body = |p: &str| {
+            json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": "a",
+                   "parentVtid": p})
+        };
+        for padded in [" VTID-2026-0001", "VTID-2026-0001 ", "VTID-2026-0001\t"] {
+            let err = parse_create(&body(padded), None, "").unwrap_err();
+            assert_eq!(fields(&err), ["parentVtid"], "{padded:?}");
+        }
+        let d = parse_create(&body("VTID-2026-0001"), None, "").unwrap();
+        assert_eq!(
+            d.parent_vtid.map(|v| v.to_string()).as_deref(),
+            Some("VTID-2026-0001")
+        );
     }
 
     #[test]

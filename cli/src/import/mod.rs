@@ -21,7 +21,7 @@ use shared::record::Record;
 use shared::store::{ImportResult, Store};
 use shared::vtid::Vtid;
 
-pub use rows::{read_rows, row_to_record};
+pub use rows::{BadFile, read_rows, row_to_record};
 
 /// The file of the embedded store in a `--data` folder (as `SqliteStore::open` names it).
 const SQLITE_FILE: &str = "ledger.sqlite3";
@@ -141,7 +141,11 @@ pub async fn import(
 }
 
 /// Every parent must be in the file or in the ledger (`None`: a ledger not created yet).
-async fn check_parents(store: Option<&dyn Store>, rows: &[(usize, Record)], summary: &mut Summary) {
+pub async fn check_parents(
+    store: Option<&dyn Store>,
+    rows: &[(usize, Record)],
+    summary: &mut Summary,
+) {
     let in_file: HashSet<Vtid> = rows.iter().map(|(_, r)| r.vtid).collect();
     for (line, record) in rows {
         let Some(parent) = record.parent_vtid.filter(|p| !in_file.contains(p)) else {
@@ -156,7 +160,7 @@ async fn check_parents(store: Option<&dyn Store>, rows: &[(usize, Record)], summ
             Ok(false) => {
                 summary.invalid += 1;
                 summary.problems.push(format!(
-                    "line {line}: parentVtid {parent} exists neither in the file nor in the ledger"
+                    "line {line}: parentVtid {parent} exists neither in the file (among its valid rows) nor in the ledger"
                 ));
             }
             Err(e) => {

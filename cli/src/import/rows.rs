@@ -85,6 +85,10 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
             "{vtid}: numbers above {MAX_IMPORTED_SEQ} cannot be imported"
         ));
     }
+    // The API takes a canonical parent only; a seed row's padded one is trimmed here.
+    if let Some(Value::String(p)) = fields.get_mut("parentVtid") {
+        *p = p.trim().to_owned();
+    }
     if fields.get("metadata").is_some_and(Value::is_null) {
         fields.insert("metadata".into(), Value::Object(Map::new()));
     }
@@ -143,11 +147,14 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
 }
 
 /// Reads and validates the whole file: `(line, record)` pairs, or every bad line.
-pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, Summary> {
-    let file = std::fs::File::open(path).map_err(|e| Summary {
-        invalid: 1,
-        problems: vec![format!("cannot read {}: {e}", path.display())],
-        ..Summary::default()
+pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, BadFile> {
+    let file = std::fs::File::open(path).map_err(|e| BadFile {
+        valid: Vec::new(),
+        summary: Summary {
+            invalid: 1,
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+            ..Summary::default()
+        },
     })?;
     let mut summary = Summary::default();
     let mut rows = Vec::new();
@@ -195,10 +202,20 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, Summary> {
         }
     }
     if summary.invalid > 0 {
-        Err(summary)
+        Err(BadFile {
+            valid: rows,
+            summary,
+        })
     } else {
         Ok(rows)
     }
+}
+
+/// A file with invalid rows: what was wrong, and the rows that were fine (whose parents
+/// are still worth checking, so that one run reports every bad row).
+pub struct BadFile {
+    pub valid: Vec<(usize, Record)>,
+    pub summary: Summary,
 }
 
 #[cfg(test)]
