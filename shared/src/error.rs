@@ -204,8 +204,9 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("the record is at version {current}, not the version given in If-Match")]
     VersionMismatch { current: u64 },
-    #[error("parent VTID {0} does not exist")]
-    ParentNotFound(String),
+    /// `field` names where the parent was given: `parentVtid`, or `items[i].parentVtid`.
+    #[error("parent VTID {vtid} does not exist")]
+    ParentNotFound { vtid: String, field: String },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the request target (path and query) is longer than {0} bytes")]
@@ -240,7 +241,7 @@ impl ApiError {
             | ApiError::IdempotencyConflict
             | ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::ParentNotFound(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ParentNotFound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -266,7 +267,7 @@ impl ApiError {
             ApiError::IdempotencyConflict => "idempotency_conflict",
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::VersionMismatch { .. } => "version_mismatch",
-            ApiError::ParentNotFound(_) => "parent_not_found",
+            ApiError::ParentNotFound { .. } => "parent_not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UriTooLong(_) => "uri_too_long",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
@@ -285,8 +286,8 @@ impl ApiError {
             ApiError::InvalidTransition(t) => {
                 Detail::new("status", format!("{} cannot move to {}", t.from, t.to)).into()
             }
-            ApiError::ParentNotFound(v) => {
-                Detail::new("parentVtid", format!("{v} does not exist")).into()
+            ApiError::ParentNotFound { vtid, field } => {
+                Detail::new(field.clone(), format!("{vtid} does not exist")).into()
             }
             _ => Details::new(),
         }
@@ -353,6 +354,14 @@ impl ApiError {
 
     pub fn invalid_payload(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::InvalidPayload(Detail::new(field, message).into())
+    }
+
+    /// A missing parent given in a create body's `parentVtid`.
+    pub fn parent_not_found(vtid: impl ToString) -> Self {
+        ApiError::ParentNotFound {
+            vtid: vtid.to_string(),
+            field: "parentVtid".into(),
+        }
     }
 
     pub fn invalid_query(field: impl Into<String>, message: impl Into<String>) -> Self {

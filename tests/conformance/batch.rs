@@ -28,9 +28,13 @@ async fn a_bad_batch_item_creates_nothing(api: Api) {
     assert_eq!(r.detail_fields(), ["items[2].status", "items[3].tenant"]);
     let mut orphan: Vec<Value> = (0..3).map(|i| body(&format!("b{i}"))).collect();
     orphan[1]["parentVtid"] = json!(vtid(500));
-    api.post("/vtid/batch", json!({"items": orphan}))
-        .await
-        .assert_error(422, "parent_not_found");
+    let r = api.post("/vtid/batch", json!({"items": orphan})).await;
+    r.assert_error(422, "parent_not_found");
+    assert_eq!(
+        r.detail_fields(),
+        ["items[1].parentVtid"],
+        "the item is named"
+    );
     api.post("/vtid/batch", json!({"items": []}))
         .await
         .assert_error(400, "invalid_payload");

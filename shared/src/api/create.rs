@@ -103,7 +103,21 @@ async fn batch_inner(
             ))
         })?;
     }
-    check_parents(app, &caller, &drafts).await?;
+    // A missing parent is named by the first item that gave it.
+    let parents: Vec<Option<Vtid>> = drafts.iter().map(|d| d.parent_vtid).collect();
+    let in_batch = |e: ApiError| match e {
+        ApiError::ParentNotFound { vtid, field } => {
+            let at = parents
+                .iter()
+                .position(|p| p.is_some_and(|p| p.to_string() == vtid));
+            let field = at.map_or(field, |i| format!("items[{i}].parentVtid"));
+            ApiError::ParentNotFound { vtid, field }
+        }
+        other => other,
+    };
+    check_parents(app, &caller, &drafts)
+        .await
+        .map_err(in_batch)?;
     let outcome = store_create(
         app,
         &caller,
@@ -112,7 +126,8 @@ async fn batch_inner(
         fingerprint("batch", &body),
         deadline,
     )
-    .await?;
+    .await
+    .map_err(in_batch)?;
     let status = if outcome.replayed {
         StatusCode::OK
     } else {
@@ -169,7 +184,7 @@ async fn check_parents(app: &App, caller: &Caller, drafts: &[Draft]) -> Result<(
             .await?
             .is_some_and(|p| caller.may_read(app.identity.reads, &p.tenant));
         if !readable {
-            return Err(ApiError::ParentNotFound(parent.to_string()));
+            return Err(ApiError::parent_not_found(parent));
         }
         checked.push(parent);
     }

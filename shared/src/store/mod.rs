@@ -163,7 +163,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("no such VTID".into()),
-            StoreError::ParentNotFound(v) => ApiError::ParentNotFound(v.to_string()),
+            StoreError::ParentNotFound(v) => ApiError::parent_not_found(v),
             StoreError::IdempotencyConflict => ApiError::IdempotencyConflict,
             StoreError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
             StoreError::VersionMismatch { current } => ApiError::VersionMismatch { current },
