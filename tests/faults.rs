@@ -92,9 +92,10 @@ fn check_refusal(res: &Resp, elapsed: Duration, budget: Duration) {
         other => panic!("an attempt answered {other}: {}", res.raw),
     }
     assert_eq!(res.header("retry-after"), Some("1"), "{}", res.raw);
-    // The handler's guard stops at the deadline; the slack covers a loaded machine.
+    // The handler's guard stops at the deadline; the slack covers a loaded machine (two
+    // cores running other test binaries), and is still far below a hang.
     assert!(
-        elapsed <= budget + Duration::from_secs(1),
+        elapsed <= budget + Duration::from_secs(3),
         "an attempt took {elapsed:?} with a budget of {budget:?}"
     );
 }
