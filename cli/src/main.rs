@@ -317,19 +317,7 @@ async fn run_import(
     let rows = match import::read_rows(&file) {
         Ok(rows) => rows,
         Err(bad) => {
-            let mut summary = bad.summary;
-            match &target {
-                // A store that cannot be opened now: its parents go unchecked this run.
-                Target::Ready => {
-                    if let Ok(opened) = store.open().await {
-                        let store = Some(opened.store.as_ref());
-                        import::check_parents(store, &bad.valid, &mut summary).await;
-                    }
-                }
-                Target::NewLedger(_) => {
-                    import::check_parents(None, &bad.valid, &mut summary).await;
-                }
-            }
+            let summary = bad_file_parents(&store, &target, bad).await;
             return finish_import(&summary, dry_run);
         }
     };
@@ -369,6 +357,40 @@ async fn run_import(
         import::import(opened.store.as_ref(), &rows, &mut std::io::stderr()).await
     };
     finish_import(&summary, dry_run)
+}
+
+/// A bad file's summary with the parents of its valid rows checked too, so that one run
+/// names every bad row: against the ledger if it exists and answers (a read; a table is
+/// never created for a bad file), else not at all, and then it says so.
+async fn bad_file_parents(store: &StoreArgs, target: &Target, bad: import::BadFile) -> Summary {
+    let mut summary = bad.summary;
+    if bad.valid.iter().all(|(_, r)| r.parent_vtid.is_none()) {
+        return summary;
+    }
+    if let Target::NewLedger(_) = target {
+        import::check_parents(None, &bad.valid, &mut summary).await;
+        return summary;
+    }
+    let existing = StoreArgs {
+        create_table: false,
+        ..store.clone()
+    };
+    let opened = match existing.open().await {
+        Ok(opened) => match opened.store.ping().await {
+            Ok(()) => Ok(opened),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok(opened) => {
+            import::check_parents(Some(opened.store.as_ref()), &bad.valid, &mut summary).await;
+        }
+        Err(e) => say(&format!(
+            "import: parents were not checked, the store did not answer: {e}"
+        )),
+    }
+    summary
 }
 
 /// The problems, the summary line, and the exit code the outcome means.

@@ -396,6 +396,29 @@ fn import_and_serve_on_dynamodb() {
         assert_eq!(server.call("GET", "/vtid/health", None, &[]).0, 200);
     }
     import_scenario(&store, &store);
+
+    // A bad file never creates a table, even with --create-table: the good file after it
+    // finds no table to write to.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.jsonl");
+    let fresh = format!("{table}-fresh");
+    let fresh_store = [
+        "--dynamodb-endpoint",
+        endpoint.as_str(),
+        "--table",
+        fresh.as_str(),
+    ];
+    let mut rows = rows_for_this_year();
+    rows.push(json!({"vtid": "VTID-2025-42"}));
+    write_lines(&file, &rows);
+    let mut create = fresh_store.to_vec();
+    create.push("--create-table");
+    let (ok, out, err) = import(&file, &create);
+    assert!(!ok && out.contains("1 invalid"), "{out}{err}");
+    write_lines(&file, &rows_for_this_year());
+    let (ok, out, err) = import(&file, &fresh_store);
+    assert!(!ok, "the bad file created {fresh}: {out}{err}");
+    assert!(err.contains(&fresh), "{err}");
 }
 
 #[test]
