@@ -1,7 +1,8 @@
 //! Step 4 of a create (see `sequencing`): reserving a block of numbers with one `ADD` on
-//! the year's counter item, and telling after a lost answer whether it was reserved.
+//! the year's counter item, sent again after a lost answer without reserving twice.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoStore;
 use super::errors::{Backoff, Failure, classify};
@@ -11,11 +12,16 @@ use crate::deadline::Deadline;
 use crate::store::StoreError;
 
 impl DynamoStore {
-    /// Step 4: `ADD n :count` on the counter, with this reservation's token; the new
-    /// value. The `ADD` has no request token of its own, so the SDK never sends it again:
-    /// after an answer that may have been lost (a dropped connection, a 5xx) this reads the
-    /// counter, and if it still names this reservation, its value is this block's end.
-    /// Only when another creator reserved in between is a lost block a gap.
+    /// Step 4: `ADD n :count` on the counter, naming this reservation's token; the new
+    /// value. `UpdateItem` has no request token, so the SDK never sends it again on its
+    /// own. This code does, after a throttle (not applied) or an unknown outcome (a
+    /// dropped connection, a 5xx: maybe applied), always with the same token and on the
+    /// condition that the counter's last reservation is not that token. Refused for
+    /// that condition, an earlier attempt was applied and nothing has reserved since:
+    /// the old value is this block's end. So a lost answer costs no number, and a late
+    /// attempt that lands after its resend is refused instead of reserving twice. Only
+    /// when another creator reserved between the lost answer and the resend is a block
+    /// left unwritten: a gap.
     pub(super) async fn reserve(
         &self,
         year: u16,
@@ -24,87 +30,54 @@ impl DynamoStore {
     ) -> Result<u64, StoreError> {
         let token = new_token();
         let mut backoff = Backoff::new();
-        let mut maybe_applied = false;
         loop {
-            if maybe_applied {
-                match self.reservation_of(year, &token, deadline).await? {
-                    Ok(Some(end)) => return Ok(end),
-                    // Never applied, or another reservation came after it: ask again.
-                    Ok(None) => maybe_applied = false,
-                    Err(Failure::Busy(_) | Failure::Unknown(_)) => {
-                        backoff.pause(deadline).await?;
-                        continue;
-                    }
-                    Err(bug) => return Err(bug.into()),
-                }
-            }
             let sent = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(counter_key(year)))
                 .update_expression("ADD #n :count SET #by = :token")
+                .condition_expression("attribute_not_exists(#by) OR #by <> :token")
                 .expression_attribute_names("#n", COUNTER_VALUE)
                 .expression_attribute_names("#by", COUNTER_RESERVED_BY)
                 .expression_attribute_values(":count", n(count))
                 .expression_attribute_values(":token", s(&token))
                 .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .customize()
                 .config_override(one_patient_attempt(deadline))
                 .send();
-            match deadline.bound(sent).await? {
+            let e = match deadline.bound(sent).await? {
                 Ok(out) => {
                     return out
                         .attributes()
                         .and_then(|a| get_n(a, COUNTER_VALUE))
                         .ok_or_else(|| internal("ADD returned no counter"));
                 }
-                Err(e) => match classify(&e) {
-                    Failure::Busy(_) => {}
-                    Failure::Unknown(_) => maybe_applied = true,
-                    bug => return Err(bug.into()),
-                },
+                Err(e) => e,
+            };
+            if let Some(UpdateItemError::ConditionalCheckFailedException(ours)) =
+                e.as_service_error()
+            {
+                return ours
+                    .item()
+                    .and_then(|item| get_n(item, COUNTER_VALUE))
+                    .ok_or_else(|| internal("a refused ADD returned no counter"));
             }
-            backoff.pause(deadline).await?;
+            match classify(&e) {
+                Failure::Busy(_) | Failure::Unknown(_) => backoff.pause(deadline).await?,
+                bug => return Err(bug.into()),
+            }
         }
-    }
-
-    /// The counter's value if its last reservation is `token`'s (one consistent read).
-    async fn reservation_of(
-        &self,
-        year: u16,
-        token: &str,
-        deadline: Deadline,
-    ) -> Result<Result<Option<u64>, Failure>, StoreError> {
-        let sent = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(year)))
-            .consistent_read(true)
-            .projection_expression("#n, #by")
-            .expression_attribute_names("#n", COUNTER_VALUE)
-            .expression_attribute_names("#by", COUNTER_RESERVED_BY)
-            .send();
-        Ok(match deadline.bound(sent).await? {
-            Ok(out) => Ok(out.item().and_then(|item| {
-                let ours = item.get(COUNTER_RESERVED_BY).and_then(|v| v.as_s().ok());
-                if ours.is_some_and(|t| t == token) {
-                    get_n(item, COUNTER_VALUE)
-                } else {
-                    None
-                }
-            })),
-            Err(e) => Err(classify(&e)),
-        })
     }
 }
 
-/// The `ADD` has no request token: an attempt sent again blindly may be applied twice,
-/// and the first block is then lost. So the SDK sends it once (`reserve` decides about
-/// another try), and its attempt is not cut short by the usual attempt timeout (made for
+/// The SDK sends the `ADD` once: `reserve` alone decides about another try, with its
+/// condition. And its attempt is not cut short by the usual attempt timeout (made for
 /// hung connections, which the deadline ends too): a slow answer is waited for, up to the
-/// deadline, rather than sent again.
+/// deadline, rather than raced by a resend.
 fn one_patient_attempt(deadline: Deadline) -> aws_sdk_dynamodb::config::Builder {
     let left = deadline
         .remaining()

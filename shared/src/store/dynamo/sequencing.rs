@@ -16,8 +16,9 @@
 //! 4. **Reserve** (`reserve`) the block with one `UpdateItem ADD n :count` (`UPDATED_NEW`): atomic,
 //!    no condition, so it never loses to another creator; it is retried with backoff when
 //!    a transaction holds the counter. The block `n-count+1 ..= n` is this request's. The
-//!    update also names the reservation's token on the counter, so that after a lost
-//!    answer one consistent read tells whether the block was reserved (and which it is).
+//!    update also names the reservation's token on the counter, on the condition that
+//!    the counter does not name it yet: sent again after a lost answer, it is refused if
+//!    the first was applied, and the refusal gives the block's end.
 //! 5. **Write** the records and the finished key in one transaction without the counter
 //!    (and without parent checks), so it competes with nobody. Refused for a conflict or
 //!    throttling, it is sent again with the same numbers until the deadline: conflicts
@@ -26,7 +27,7 @@
 //!
 //! On any failure after step 3 the lease is released. The numbers of a block reserved
 //! and never written (the writer died, or gave up at its deadline, or its answer was lost
-//! and another creator reserved before it could look) are the only gaps;
+//! and another creator reserved before it sent it again) are the only gaps;
 //! the audit lists them. Uniqueness never rests on the counter: every record is written
 //! on `attribute_not_exists(pk)`.
 
