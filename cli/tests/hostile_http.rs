@@ -49,16 +49,11 @@ struct Answer {
 
 impl Answer {
     fn parse(bytes: &[u8]) -> Answer {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let text = String::from_utf8_lossy(bytes);
+        let (status, head, raw) = http::split_answer(&text);
         Answer {
             status,
-            head: head.to_lowercase(),
+            head,
             raw: raw.to_owned(),
             body: serde_json::from_str(raw).unwrap_or(Value::Null),
         }

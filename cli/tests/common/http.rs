@@ -40,12 +40,19 @@ pub fn call(
     s.write_all(request(method, path, headers, &body).as_bytes())?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (status, head, body) = split_answer(&raw);
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    Ok((status, head, json))
+}
+
+/// An answer's text as its status (0 when there is none), its head in lower case, and
+/// its body as sent.
+pub fn split_answer(text: &str) -> (u16, String, &str) {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok((status, head.to_lowercase(), json))
+    (status, head.to_lowercase(), body)
 }
