@@ -375,14 +375,16 @@ async fn bad_file_parents(store: &StoreArgs, target: &Target, bad: import::BadFi
         create_table: false,
         ..store.clone()
     };
-    let opened = match existing.open().await {
-        Ok(opened) => match opened.store.ping().await {
-            Ok(()) => Ok(opened),
-            Err(e) => Err(e.to_string()),
-        },
+    let answering = match existing.open().await {
+        Ok(opened) => opened
+            .store
+            .ping()
+            .await
+            .map(|()| opened)
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    match opened {
+    match answering {
         Ok(opened) => {
             import::check_parents(Some(opened.store.as_ref()), &bad.valid, &mut summary).await;
         }

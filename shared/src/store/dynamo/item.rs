@@ -18,8 +18,8 @@ pub const DOC: &str = "doc";
 pub const CREATED: &str = "created";
 /// The counter item's value: the highest number reserved in the year.
 pub const COUNTER_VALUE: &str = "n";
-/// The counter item's last reservation: the token its `ADD` carried, so that a sender
-/// whose answer was lost can tell whether the block it asked for is its own.
+/// The counter item's last reservation: the token its `ADD` carried, so that the `ADD`
+/// sent again after a lost answer is refused if the first was applied (see `reserve`).
 pub const COUNTER_RESERVED_BY: &str = "reservedBy";
 
 pub fn s(v: impl Into<String>) -> AttributeValue {

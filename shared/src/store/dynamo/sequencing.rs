@@ -2,7 +2,8 @@
 //! (`COUNTER#YYYY` / `COUNTER`, attribute `n`: the highest number reserved).
 //!
 //! 1. **Guess** (warm and uncontended only). A process that knows the counter's value, has
-//!    seen no contention for [`CONTENTION_WINDOW`](super::CONTENTION_WINDOW) (`sequencer`) and has no other create in flight
+//!    seen no contention for [`CONTENTION_WINDOW`](super::CONTENTION_WINDOW) (see
+//!    `sequencer`) and has no other create in flight
 //!    sends one transaction: parent checks, the counter moved from the value it knows
 //!    (condition: it still holds it), the records (`attribute_not_exists`), and the
 //!    finished idempotency key. One request. Refused because the counter moved, it
@@ -13,12 +14,12 @@
 //!    create whose parent is missing.
 //! 3. **Lease** the idempotency key, if any (see `lease`), so that equal requests wait
 //!    for this one instead of each reserving a block.
-//! 4. **Reserve** (`reserve`) the block with one `UpdateItem ADD n :count` (`UPDATED_NEW`): atomic,
-//!    no condition, so it never loses to another creator; it is retried with backoff when
-//!    a transaction holds the counter. The block `n-count+1 ..= n` is this request's. The
-//!    update also names the reservation's token on the counter, on the condition that
-//!    the counter does not name it yet: sent again after a lost answer, it is refused if
-//!    the first was applied, and the refusal gives the block's end.
+//! 4. **Reserve** (see `reserve`) the block with one `UpdateItem ADD n :count`
+//!    (`UPDATED_NEW`): atomic, and its only condition (that the counter does not name
+//!    this reservation's token yet) no other creator can fail, so it never loses to
+//!    another creator; it is retried with backoff when a transaction holds the counter.
+//!    The block `n-count+1 ..= n` is this request's. Sent again after a lost answer, it
+//!    is refused if the first was applied, and the refusal gives the block's end.
 //! 5. **Write** the records and the finished key in one transaction without the counter
 //!    (and without parent checks), so it competes with nobody. Refused for a conflict or
 //!    throttling, it is sent again with the same numbers until the deadline: conflicts
@@ -27,8 +28,8 @@
 //!
 //! On any failure after step 3 the lease is released. The numbers of a block reserved
 //! and never written (the writer died, or gave up at its deadline, or its answer was lost
-//! and another creator reserved before it sent it again) are the only gaps;
-//! the audit lists them. Uniqueness never rests on the counter: every record is written
+//! and another creator reserved before it sent it again) are the only gaps; the audit
+//! lists them. Uniqueness never rests on the counter: every record is written
 //! on `attribute_not_exists(pk)`.
 
 use aws_sdk_dynamodb::types::{
