@@ -323,7 +323,7 @@ pub async fn scale(
         // KEYS_ONLY index): the instance waits for it rather than time out, since what
         // this run measures on moto is the requests per call, not moto's speed.
         let store =
-            Arc::new(DynamoStore::new(&sdk, table).with_attempt_timeout(Duration::from_secs(120)));
+            Arc::new(DynamoStore::new(&sdk, table).with_attempt_ceiling(Duration::from_secs(120)));
         let app = App::new(
             store.clone(),
             IdentityConfig::default(),

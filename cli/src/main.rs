@@ -66,6 +66,11 @@ enum Command {
         /// Retry-After (0.1 to 120).
         #[arg(long, default_value_t = 10.0, value_parser = parse_budget)]
         request_budget: f64,
+        /// Store operations in flight at once; more callers wait in the server, each no
+        /// longer than its request budget (1 to 1024).
+        #[arg(long, default_value_t = shared::store::gate::DEFAULT_CAPACITY as u16,
+              value_parser = clap::value_parser!(u16).range(1..=1024))]
+        store_concurrency: u16,
         #[command(flatten)]
         http: vtid_cli::serve::HttpLimits,
         #[command(flatten)]
@@ -85,6 +90,22 @@ enum Command {
         init: bool,
         /// Validate the file and report what would change; write nothing.
         #[arg(long, conflicts_with = "create_table")]
+        dry_run: bool,
+    },
+    /// Void the numbers of a year that nobody accounted for (a process killed between
+    /// reserving a number and writing it), once the first record above them is older
+    /// than --grace; works on a store directly (--data, or --table), like import.
+    Repair {
+        /// The year to repair (default: this year).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1970..=9999))]
+        year: Option<u16>,
+        /// How old a missing number must be before it is voided (e.g. 1h, 30m).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Report what would be voided; write nothing.
+        #[arg(long)]
         dry_run: bool,
     },
     /// Print a shell completion script (e.g. `vtid completions bash > /etc/bash_completion.d/vtid`).
@@ -131,6 +152,7 @@ async fn main() -> ExitCode {
             tenant_claim,
             reads,
             request_budget,
+            store_concurrency,
             http,
             events,
         } => match refuse_client_flags(&matches, "serve") {
@@ -148,6 +170,7 @@ async fn main() -> ExitCode {
                     tenant_claim,
                     reads,
                     request_budget,
+                    store_concurrency,
                     http,
                     events,
                 })
@@ -164,6 +187,18 @@ async fn main() -> ExitCode {
             Ok(()) => {
                 shared::telemetry::init();
                 run_import(file, store, init, dry_run).await
+            }
+        },
+        Command::Repair {
+            year,
+            grace,
+            store,
+            dry_run,
+        } => match refuse_client_flags(&matches, "repair") {
+            Err(f) => Err(f),
+            Ok(()) => {
+                shared::telemetry::init();
+                run_repair(year, grace, store, dry_run).await
             }
         },
     };
@@ -242,6 +277,7 @@ struct ServeArgs {
     tenant_claim: String,
     reads: String,
     request_budget: f64,
+    store_concurrency: u16,
     http: vtid_cli::serve::HttpLimits,
     events: vtid_cli::events::EventArgs,
 }
@@ -276,7 +312,8 @@ async fn serve(a: ServeArgs) -> Result<(), Fail> {
     };
     let (local, delivery) = a.events.start(&opened).await.map_err(Fail::usage)?;
     let mut app = App::new(opened.store, identity, opened.cursor_key)
-        .with_budget(std::time::Duration::from_secs_f64(a.request_budget));
+        .with_budget(std::time::Duration::from_secs_f64(a.request_budget))
+        .with_gate(usize::from(a.store_concurrency));
     if let Some(delivery) = delivery {
         app = app.with_events(delivery);
     }
@@ -357,6 +394,46 @@ async fn run_import(
         import::import(opened.store.as_ref(), &rows, &mut std::io::stderr()).await
     };
     finish_import(&summary, dry_run)
+}
+
+async fn run_repair(
+    year: Option<u16>,
+    grace: std::time::Duration,
+    store: StoreArgs,
+    dry_run: bool,
+) -> Result<(), Fail> {
+    let unavailable = |message: String| Fail::Exit {
+        exit: Exit::Unavailable,
+        code: "store_unavailable",
+        message,
+    };
+    if store.table.is_none() && !store.data.join("ledger.sqlite3").exists() {
+        return Err(Fail::usage(format!(
+            "{} holds no ledger: nothing to repair",
+            store.data.display()
+        )));
+    }
+    let opened = store.open().await.map_err(unavailable)?;
+    let year = year.unwrap_or_else(|| shared::timestamp::Timestamp::now().year());
+    let request_id = format!("vtid-repair-{}", shared::timestamp::Timestamp::now());
+    let report =
+        shared::store::repair::repair(opened.store.as_ref(), year, grace, dry_run, &request_id)
+            .await
+            .map_err(|e| unavailable(format!("repair of {}: {e}", opened.description)))?;
+    say(&format!(
+        "repair {year} on {}: {} missing, {} {}, {} left (too recent or not yet dated)",
+        opened.description,
+        report.missing,
+        report.voided.len(),
+        if dry_run { "would be voided" } else { "voided" },
+        report.left.len()
+    ));
+    let mut out = std::io::stdout();
+    match writeln!(out, "{}", json!(report)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Fail::Closed),
+        Err(e) => Err(unavailable(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 /// A bad file's summary with the parents of its valid rows checked too, so that one run

@@ -422,6 +422,61 @@ fn import_and_serve_on_dynamodb() {
 }
 
 #[test]
+fn health_shows_the_store_gate_and_its_size_is_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = Server::start(&["--data", data, "--store-concurrency", "3"]);
+    let (status, body) = server.call("GET", "/vtid/health", None, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["checks"]["store"]["gate"],
+        json!({"capacity": 3, "inUse": 0, "waiting": 0}),
+        "{body}"
+    );
+    drop(server);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtid"))
+        .args(["serve", "--data", data, "--store-concurrency", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a gate of 0 would serve nobody");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--store-concurrency"), "{err}");
+}
+
+#[test]
+fn repair_reports_a_ledger_with_nothing_missing_and_refuses_a_folder_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    {
+        let server = Server::start(&["--data", data]);
+        let (status, body) = server.call("POST", "/vtid/create", Some(rec("acme")), &[]);
+        assert_eq!(status, 201, "{body}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vtid"))
+        .args(["repair", "--data", data, "--grace", "0s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["missing"], 0, "{report}");
+    assert_eq!(report["voided"], json!([]));
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vtid"))
+        .args(["repair", "--data", empty.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no ledger"),
+        "a typo in --data is not a repair of an empty ledger"
+    );
+    assert!(
+        !empty.path().join("ledger.sqlite3").exists(),
+        "and it creates nothing"
+    );
+}
+
+#[test]
 fn health_is_503_when_the_store_is_unreachable() {
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");

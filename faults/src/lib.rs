@@ -14,7 +14,11 @@
 //!   token and body get the same answer without being applied again, another body gets
 //!   `IdempotentParameterMismatchException`, and a repeat while the first is still in
 //!   progress gets `TransactionInProgressException`. Injected faults are not kept (the
-//!   request never reached the transaction coordinator).
+//!   request never reached the transaction coordinator). [`Config::ignoring_tokens`]
+//!   turns this off, as moto has it.
+//! - **A slow store** ([`Config::slow`]): every request is served one at a time and
+//!   takes at least the service time, so latency grows with the queue, as it does in a
+//!   store slower than its load.
 //!
 //! Every request is counted per operation ([`Stats`]). Paths under `/_faults/` control a
 //! proxy from another process (see `main.rs`).
@@ -300,7 +304,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
     if let Some(answer) = refused {
         return Ok(respond(answer));
     }
-    let mut token = match wire::client_request_token(&operation, &json) {
+    let sent_token =
+        wire::client_request_token(&operation, &json).filter(|_| state.config.honour_tokens);
+    let mut token = match sent_token {
         Some(t) => match state.token_answer(&t, &body) {
             Some(answer) => return Ok(respond(answer)),
             None => Some(TokenGuard { state, token: t }),
@@ -315,6 +321,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Response<Full<B
     // The upstream serves one request at a time; taking turns here makes "in flight" mean
     // being applied (and `hold` after), not waiting in the upstream's queue.
     let turn = state.turn.lock().await;
+    if !state.config.service_time.is_zero() {
+        // A slow store: the turn is held for the service time, so each request waits
+        // for every one queued before it.
+        tokio::time::sleep(state.config.service_time).await;
+    }
     let held = match state.hold(&operation, items) {
         Ok(held) => held,
         Err(answer) => {

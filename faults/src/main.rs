@@ -4,7 +4,8 @@
 //! ```text
 //! vtid-fault-proxy --upstream http://127.0.0.1:PORT [--port-file F] [--hold-ms 8]
 //!     [--throttle 0.03] [--provisioned 0.01] [--internal-error 0.02]
-//!     [--drop-after-apply 0.03] [--hang 0] [--latency-ms 0,5] [--seed 42]
+//!     [--drop-after-apply 0.03] [--hang 0] [--latency-ms 0,5] [--service-ms 50]
+//!     [--ignore-tokens] [--seed 42]
 //! ```
 //!
 //! While it runs: `GET /_faults/stats`, `POST /_faults/reset`, `POST /_faults/chances`,
@@ -49,6 +50,12 @@ struct Args {
     /// Extra latency on every request: MIN,MAX milliseconds.
     #[arg(long, value_parser = parse_range)]
     latency_ms: Option<(u64, u64)>,
+    /// A slow store: each request served one at a time, taking at least this long (ms).
+    #[arg(long, default_value_t = 0)]
+    service_ms: u64,
+    /// Ignore `ClientRequestToken` as moto does (resent transactions are applied again).
+    #[arg(long)]
+    ignore_tokens: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -76,6 +83,8 @@ async fn main() -> ExitCode {
                 .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
         },
         seed: args.seed,
+        honour_tokens: !args.ignore_tokens,
+        service_time: Duration::from_millis(args.service_ms),
         ..Config::default()
     };
     let proxy = match FaultProxy::bind(args.addr, &args.upstream, config).await {

@@ -215,6 +215,14 @@ pub struct Config {
     pub key_attributes: Vec<String>,
     /// How long a `ClientRequestToken` is honoured (DynamoDB: 10 minutes).
     pub token_window: Duration,
+    /// Whether `ClientRequestToken` is honoured at all. Off, the proxy passes every
+    /// transaction on as moto does (moto ignores the token): a resend after a lost answer
+    /// is applied again, or refused on its conditions.
+    pub honour_tokens: bool,
+    /// A slow store: each request takes at least this long to serve, one at a time, so
+    /// that latency grows with the queue of requests waiting their turn (as a store
+    /// does that is slower than the load it gets). Zero: as fast as the upstream.
+    pub service_time: Duration,
     pub seed: u64,
 }
 
@@ -226,6 +234,8 @@ impl Default for Config {
             chances: Chances::default(),
             key_attributes: vec!["pk".into(), "sk".into()],
             token_window: Duration::from_secs(600),
+            honour_tokens: true,
+            service_time: Duration::ZERO,
             seed: 42,
         }
     }
@@ -238,6 +248,20 @@ impl Config {
             hold,
             ..Self::default()
         }
+    }
+
+    /// A store that serves one request at a time, each taking `service_time`.
+    pub fn slow(service_time: Duration) -> Self {
+        Self {
+            service_time,
+            ..Self::default()
+        }
+    }
+
+    /// The same proxy ignoring `ClientRequestToken`, as moto does.
+    pub fn ignoring_tokens(mut self) -> Self {
+        self.honour_tokens = false;
+        self
     }
 
     pub fn with_chances(mut self, chances: Chances) -> Self {

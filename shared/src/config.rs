@@ -9,6 +9,7 @@ use crate::deadline::DEFAULT_BUDGET;
 use crate::events::Delivery;
 use crate::identity::{IdentityConfig, ReadScope};
 use crate::store::dynamo::DynamoStore;
+use crate::store::gate::{Gate, GatedStore};
 use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct App {
     pub budget: Duration,
     /// Event delivery that the health check reports (`vtid serve` on the embedded store).
     pub events: Option<Arc<dyn Delivery>>,
+    /// The store's concurrency gate, where many callers share the process (`vtid serve`).
+    pub gate: Option<Arc<Gate>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +42,17 @@ impl App {
             cursor_key: Arc::new(cursor_key.into()),
             budget: DEFAULT_BUDGET,
             events: None,
+            gate: None,
         }
+    }
+
+    /// The same app with its store behind a concurrency gate of `capacity` operations
+    /// (see `store::gate`).
+    pub fn with_gate(mut self, capacity: usize) -> Self {
+        let gate = Arc::new(Gate::new(capacity));
+        self.store = Arc::new(GatedStore::new(self.store, gate.clone()));
+        self.gate = Some(gate);
+        self
     }
 
     /// The same app reporting `events` in its health check.

@@ -215,7 +215,7 @@ pub enum ApiError {
     HeadersTooLarge { bytes: usize, count: usize },
     /// The store is throttled, unreachable or too slow for the request's deadline. The
     /// text is the cause, for the log only.
-    #[error("the ledger's store is not reachable right now; retry shortly")]
+    #[error("the ledger's store did not answer in time or is failing; retry shortly")]
     Unavailable(String),
     /// A bug. The text is the cause, for the log only.
     #[error("an internal error occurred; it has been logged")]

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod scope;
 pub mod sdk;
 pub mod store;
 pub mod telemetry;

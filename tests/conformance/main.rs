@@ -54,3 +54,4 @@ mod integrity;
 mod list;
 mod patch;
 mod reads;
+mod void;

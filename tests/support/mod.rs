@@ -112,7 +112,7 @@ impl Drop for Moto {
 /// get more time than DynamoDB's would.
 pub async fn dynamo_at(endpoint: &str, table: &str) -> DynamoStore {
     let sdk = endpoint_config(endpoint, "us-east-1").await;
-    DynamoStore::new(&sdk, table).with_attempt_timeout(std::time::Duration::from_secs(8))
+    DynamoStore::new(&sdk, table)
 }
 
 /// Which store a test runs on.

@@ -24,6 +24,9 @@ pub async fn health(app: &App, req: Request) -> Response<Body> {
     match ping {
         Ok(Ok(())) => {
             let mut checks = json!({"store": {"ok": true, "latencyMs": latency_ms}});
+            if let Some(gate) = &app.gate {
+                checks["store"]["gate"] = json!(gate.load());
+            }
             if let Some(events) = &app.events {
                 checks["events"] = events_check(events.as_ref(), &call).await;
             }

@@ -104,7 +104,15 @@ impl Call {
         &self,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let result = match self.deadline.bound(work).await {
+        // The store works to its own deadline, a little before the call's. Boxed: every
+        // handler's future passes through here, and unboxed nesting grows past the
+        // compiler's type depth limit in the callers.
+        let scoped = Box::pin(crate::scope::within(
+            self.deadline.for_store(),
+            self.request_id.clone(),
+            work,
+        ));
+        let result = match self.deadline.bound(scoped).await {
             Ok(r) => r,
             Err(Expired) => Err(ApiError::Unavailable(
                 "the request's deadline passed".into(),

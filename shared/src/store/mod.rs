@@ -6,15 +6,17 @@
 /// The audit arithmetic lives with the report it fills, in `vtid-model`.
 pub use vtid_model::audit;
 pub mod dynamo;
+pub mod gate;
 pub mod limits;
 pub mod plan;
+pub mod repair;
 pub mod schema;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use audit::{Audit, MAX_LISTED_MISSING, skipped_ranges};
+pub use audit::{Audit, MAX_LISTED_MISSING, Void, VoidCause, skipped_ranges};
 pub use plan::{number_drafts, plan_update};
 
 use crate::deadline::Deadline;
@@ -209,6 +211,16 @@ pub trait Store: Send + Sync {
     /// ranges it jumps over that `imported` does not fill.
     async fn advance_counter(&self, year: u16, to: u64, imported: &[u64])
     -> Result<(), StoreError>;
+    /// Records `numbers` of `year` as given up with `cause` (a repair, or a create that
+    /// gave up its block), leaving alone every number that holds a record; the numbers
+    /// it voided (or found void already).
+    async fn void_numbers(
+        &self,
+        year: u16,
+        numbers: &[u64],
+        cause: VoidCause,
+        request_id: &str,
+    ) -> Result<Vec<u64>, StoreError>;
     /// Touches the store for real: the health check.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -20,6 +20,9 @@ pub const HISTORY_SK_PREFIX: &str = "H#";
 pub const COUNTER_SK: &str = "COUNTER";
 /// Sort key prefix of the import skip notes, kept beside the counter.
 pub const SKIP_SK_PREFIX: &str = "SKIP#";
+/// Sort key prefix of the notes of void numbers, kept beside the counter (the number is
+/// given up; its record key holds a tombstone, see `dynamo::void`).
+pub const VOID_SK_PREFIX: &str = "VOID#";
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 
 /// The attributes a list reads from an index: the record's document and what the filters
@@ -124,6 +127,10 @@ pub fn history_sk(version: u64) -> String {
 
 pub fn skip_sk(to: u64) -> String {
     format!("{SKIP_SK_PREFIX}{to:010}")
+}
+
+pub fn void_sk(number: u64) -> String {
+    format!("{VOID_SK_PREFIX}{number:010}")
 }
 
 pub fn idempotency_pk(scope: &str, key: &str) -> String {

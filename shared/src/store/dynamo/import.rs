@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 
 use super::DynamoStore;
 use super::errors::{Backoff, sdk_error};
-use super::item::{DOC, doc, internal, key, record_item, s, to_json};
+use super::item::{DOC, doc, internal, is_tombstone, key, record_item, s, to_json};
 use super::sequencing::counter_move;
-use super::transact::{Outcome, Transaction, WhenBusy};
+use super::transact::{Outcome, Transaction, WhenBusy, new_token};
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
 use crate::store::{ImportResult, StoreError, schema, skipped_ranges};
@@ -19,7 +19,11 @@ const IMPORT_WRITE_PATIENCE: Duration = Duration::from_secs(30);
 
 impl DynamoStore {
     pub(super) async fn import_one(&self, record: &Record) -> Result<ImportResult, StoreError> {
-        let item = record_item(record, &HistoryEntry::creation(record, Action::Imported))?;
+        let item = record_item(
+            record,
+            &HistoryEntry::creation(record, Action::Imported),
+            &new_token(),
+        )?;
         let out = self
             .client
             .put_item()
@@ -33,6 +37,10 @@ impl DynamoStore {
             Ok(_) => Ok(ImportResult::Imported),
             Err(e) => match e.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    if c.item().is_some_and(is_tombstone) {
+                        // A number the ledger gave up stays given up.
+                        return Ok(ImportResult::Conflict);
+                    }
                     let existing = match c.item() {
                         Some(item) => doc::<Record>(item, DOC)?,
                         None => self
@@ -59,7 +67,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let mut backoff = Backoff::new();
         for _ in 0..32 {
-            let (current, _) = self.counter_and_skips(year).await?;
+            let current = self.counter_notes(year).await?.counter;
             if to <= current {
                 return Ok(());
             }

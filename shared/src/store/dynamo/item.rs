@@ -18,9 +18,13 @@ pub const DOC: &str = "doc";
 pub const CREATED: &str = "created";
 /// The counter item's value: the highest number reserved in the year.
 pub const COUNTER_VALUE: &str = "n";
-/// The counter item's last reservation: the token its `ADD` carried, so that the `ADD`
-/// sent again after a lost answer is refused if the first was applied (see `reserve`).
-pub const COUNTER_RESERVED_BY: &str = "reservedBy";
+/// The token of the write that made or last changed an item (a record, a tombstone): a
+/// write sent again after a lost answer recognises its own work by it (see `sequencing`,
+/// `update`, `void`), on any DynamoDB-compatible server, whatever it does with
+/// `ClientRequestToken`.
+pub const WRITER: &str = "writer";
+/// A tombstone's cause: the item at a record's key that says the number was given up.
+pub const VOID_CAUSE: &str = "voidCause";
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -72,8 +76,9 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 /// Null filter attributes are left out, so the sparse indexes skip them. The creation
 /// entry lives in the record item: one item per record keeps a batch of 50 inside one
 /// transaction.
-pub fn record_item(r: &Record, creation: &HistoryEntry) -> Result<Item, StoreError> {
+pub fn record_item(r: &Record, creation: &HistoryEntry, writer: &str) -> Result<Item, StoreError> {
     let mut item = record_key(r.vtid);
+    item.insert(WRITER.into(), s(writer));
     item.insert(ORD.into(), n(r.vtid.ordinal()));
     item.insert(schema::LIST_ALL_ATTRIBUTE.into(), s(schema::LIST_ALL_VALUE));
     item.insert(schema::YEAR_ATTRIBUTE.into(), n(r.vtid.year()));
@@ -91,6 +96,16 @@ pub fn record_item(r: &Record, creation: &HistoryEntry) -> Result<Item, StoreErr
     item.insert(DOC.into(), s(to_json(r)?));
     item.insert(CREATED.into(), s(to_json(creation)?));
     Ok(item)
+}
+
+/// Whether an item at a record's key is a tombstone (a number given up), not a record.
+pub fn is_tombstone(item: &Item) -> bool {
+    item.contains_key(VOID_CAUSE)
+}
+
+/// Whether `item` was written by the write that carries `writer`.
+pub fn written_by(item: &Item, writer: &str) -> bool {
+    get_s(item, WRITER) == Some(writer)
 }
 
 /// A history item of one change (version 2 and up).

@@ -17,8 +17,10 @@ mod reserve;
 mod sequencer;
 mod sequencing;
 mod table;
+mod timeouts;
 mod transact;
 mod update;
+mod void;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,16 +40,16 @@ pub use sequencer::CONTENTION_WINDOW;
 
 use super::{
     Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery, Page,
-    Store, StoreError, UpdateOutcome, UpdateRequest,
+    Store, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
 };
 use crate::record::Record;
 use crate::vtid::Vtid;
 
-/// The SDK's own limits on one call. Our deadlines bound the whole request; these make a
-/// hung connection or a lost answer fail fast enough to be retried inside it.
+/// The SDK's own limits on one call. The call's deadline bounds each attempt (see
+/// `timeouts`, which sets every attempt's timeout from the measured latency); these are
+/// for what runs outside a call (imports, start-up) and for connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The SDK retries throttling, 5xx and lost connections itself this many times in all,
 /// with short jittered pauses (DynamoDB answers in milliseconds).
 const SDK_ATTEMPTS: u32 = 3;
@@ -91,6 +93,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     sequencer: sequencer::Sequencer,
+    latency: Arc<timeouts::Latency>,
     requests: Arc<AtomicU64>,
     operations: Arc<AtomicU64>,
 }
@@ -100,10 +103,14 @@ impl DynamoStore {
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         let requests = Arc::new(AtomicU64::new(0));
         let operations = Arc::new(AtomicU64::new(0));
+        let latency = Arc::new(timeouts::Latency::default());
         let conf = aws_sdk_dynamodb::config::Builder::from(config)
             .interceptor(CountRequests {
                 requests: requests.clone(),
                 operations: operations.clone(),
+            })
+            .interceptor(timeouts::AdaptiveTimeouts {
+                latency: latency.clone(),
             })
             .retry_config(
                 RetryConfig::standard()
@@ -114,7 +121,7 @@ impl DynamoStore {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_attempt_timeout(timeouts::INITIAL)
                     .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             )
@@ -123,28 +130,37 @@ impl DynamoStore {
             client: Client::from_conf(conf),
             table: table.into(),
             sequencer: sequencer::Sequencer::default(),
+            latency,
             requests,
             operations,
         }
     }
 
-    /// The same store with another SDK attempt timeout (tests against a slow emulator on a
-    /// busy machine; DynamoDB itself answers in milliseconds).
-    pub fn with_attempt_timeout(mut self, attempt: Duration) -> Self {
-        let conf = self
-            .client
-            .config()
-            .to_builder()
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(attempt)
-                    .operation_timeout(attempt.max(OPERATION_TIMEOUT))
-                    .build(),
-            )
-            .build();
-        self.client = Client::from_conf(conf);
+    /// The same store with attempt timeouts that may grow to `ceiling` (a benchmark on an
+    /// emulator that takes seconds per query; DynamoDB answers in milliseconds).
+    pub fn with_attempt_ceiling(self, ceiling: Duration) -> Self {
+        self.latency.set_ceiling(ceiling);
         self
+    }
+
+    /// The smoothed latency this process measured of one operation (`GetItem`,
+    /// `TransactWriteItems`, ...), if any.
+    pub fn measured_latency(&self, operation: &str) -> Option<Duration> {
+        self.latency.smoothed(operation)
+    }
+
+    /// Another handle on the same client, table and measurements, for work that outlives
+    /// the call that started it (voiding a block, see `sequencing`). Its own sequencer
+    /// is never used.
+    fn detached(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            sequencer: sequencer::Sequencer::default(),
+            latency: self.latency.clone(),
+            requests: self.requests.clone(),
+            operations: self.operations.clone(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -207,6 +223,16 @@ impl Store for DynamoStore {
         imported: &[u64],
     ) -> Result<(), StoreError> {
         self.move_counter(year, to, imported).await
+    }
+
+    async fn void_numbers(
+        &self,
+        year: u16,
+        numbers: &[u64],
+        cause: VoidCause,
+        request_id: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.void_listed(year, numbers, cause, request_id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -145,8 +145,14 @@ impl DynamoStore {
                 break;
             }
         }
-        let (counter, skipped) = self.counter_and_skips(year).await?;
-        Ok(Audit::compute(year, counter, seqs, skipped))
+        let notes = self.counter_notes(year).await?;
+        Ok(Audit::compute(
+            year,
+            notes.counter,
+            seqs,
+            notes.void,
+            notes.skipped,
+        ))
     }
 }
 

@@ -8,15 +8,24 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 use super::DynamoStore;
 use super::errors::{Backoff, sdk_error};
 use super::item::{
-    COUNTER_VALUE, CREATED, DOC, Item, doc, get_n, get_s, internal, key, record_key, s,
+    COUNTER_VALUE, CREATED, DOC, Item, VOID_CAUSE, doc, get_n, get_s, internal, is_tombstone, key,
+    record_key, s,
 };
 use crate::deadline::Deadline;
 use crate::record::{HistoryEntry, Record};
 use crate::store::limits::HISTORY;
 use crate::store::schema::{
-    self, COUNTER_SK, HISTORY_SK_PREFIX, PK, RECORD_SK, SK, SKIP_SK_PREFIX,
+    self, COUNTER_SK, HISTORY_SK_PREFIX, PK, RECORD_SK, SK, SKIP_SK_PREFIX, VOID_SK_PREFIX,
 };
-use crate::store::{HistoryPage, HistoryQuery, StoreError};
+use crate::store::{HistoryPage, HistoryQuery, StoreError, Void};
+
+/// What the counter's partition holds.
+#[derive(Debug, Default)]
+pub struct CounterNotes {
+    pub counter: u64,
+    pub skipped: Vec<[u64; 2]>,
+    pub void: Vec<Void>,
+}
 use crate::vtid::Vtid;
 
 /// Keys one `BatchGetItem` may ask for.
@@ -38,22 +47,27 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.item().map(|i| doc(i, DOC)).transpose()
+        // A tombstone (a number given up) has no document: absent.
+        out.item()
+            .filter(|i| i.contains_key(DOC))
+            .map(|i| doc(i, DOC))
+            .transpose()
     }
 
-    /// One consistent `GetItem` of the key alone.
+    /// One consistent `GetItem` of the key alone (and the tombstone's mark).
     pub(super) async fn record_exists(&self, vtid: Vtid) -> Result<bool, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(record_key(vtid)))
-            .projection_expression("pk")
+            .projection_expression("pk, #void")
+            .expression_attribute_names("#void", VOID_CAUSE)
             .consistent_read(true)
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(out.item().is_some())
+        Ok(out.item().is_some_and(|i| !is_tombstone(i)))
     }
 
     /// Reads `vtids` in order; any that does not exist is `NotFound`.
@@ -96,6 +110,9 @@ impl DynamoStore {
                     .into_iter()
                     .flatten()
                 {
+                    if !item.contains_key(DOC) {
+                        continue; // a tombstone
+                    }
                     let r: Record = doc(item, DOC)?;
                     found.insert(r.vtid, r);
                 }
@@ -155,7 +172,10 @@ impl DynamoStore {
             for item in out.items() {
                 any_item = true;
                 match get_s(item, SK) {
-                    Some(RECORD_SK) => creation = Some(doc::<HistoryEntry>(item, CREATED)?),
+                    // A tombstone at the record's key has no creation entry: absent.
+                    Some(RECORD_SK) if item.contains_key(CREATED) => {
+                        creation = Some(doc::<HistoryEntry>(item, CREATED)?)
+                    }
                     Some(sk) if sk.starts_with(HISTORY_SK_PREFIX) => {
                         changes.push(doc::<HistoryEntry>(item, DOC)?)
                     }
@@ -205,27 +225,33 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.item().map(|i| doc(i, CREATED)).transpose()
+        out.item()
+            .filter(|i| i.contains_key(CREATED))
+            .map(|i| doc(i, CREATED))
+            .transpose()
     }
 
-    /// The year's counter and the ranges imports skipped, in one query of its partition.
-    pub(super) async fn counter_and_skips(
-        &self,
-        year: u16,
-    ) -> Result<(u64, Vec<[u64; 2]>), StoreError> {
-        let mut counter = 0;
-        let mut skipped = Vec::new();
+    /// The year's counter, the ranges imports skipped and the numbers given up, in one
+    /// query of the counter's partition.
+    pub(super) async fn counter_notes(&self, year: u16) -> Result<CounterNotes, StoreError> {
+        let mut notes = CounterNotes::default();
         for item in self.partition(schema::counter_pk(year)).await? {
             match get_s(&item, SK) {
-                Some(COUNTER_SK) => counter = get_n(&item, COUNTER_VALUE).unwrap_or(0),
+                Some(COUNTER_SK) => notes.counter = get_n(&item, COUNTER_VALUE).unwrap_or(0),
                 Some(sk) if sk.starts_with(SKIP_SK_PREFIX) => {
-                    skipped.extend(doc::<Vec<[u64; 2]>>(&item, "ranges")?);
+                    notes.skipped.extend(doc::<Vec<[u64; 2]>>(&item, "ranges")?);
+                }
+                Some(sk) if sk.starts_with(VOID_SK_PREFIX) => {
+                    notes.void.push(
+                        super::void::read_note(&item)
+                            .ok_or_else(|| internal(format!("an unreadable void note at {sk}")))?,
+                    );
                 }
                 _ => {}
             }
         }
-        skipped.sort_unstable();
-        Ok((counter, skipped))
+        notes.skipped.sort_unstable();
+        Ok(notes)
     }
 
     /// Every item of one small partition (a counter and its skip notes), consistently.

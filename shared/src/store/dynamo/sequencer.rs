@@ -6,8 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a process skips the guess after it met another creator.
-pub const CONTENTION_WINDOW: Duration = Duration::from_secs(5);
+/// How long a process skips the guess after it met another creator. Long enough to span
+/// the creates of a burst on a slow store (each refused guess costs a request and, on a
+/// store with a queue, a full wait in it), short against the minutes between the
+/// creates of a quiet ledger, which keep their one-request guess.
+pub const CONTENTION_WINDOW: Duration = Duration::from_secs(30);
 
 /// What this process knows of each year's counter.
 #[derive(Default)]

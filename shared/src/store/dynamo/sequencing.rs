@@ -1,36 +1,53 @@
 //! How a create gets its numbers: conditional writes on the year's counter item
 //! (`COUNTER#YYYY` / `COUNTER`, attribute `n`: the highest number reserved).
 //!
+//! Every record a create writes carries the create's own **writer token** (`writer`), so
+//! that a write sent again after a lost answer or a timeout recognises its own work in
+//! the refusal (`ALL_OLD`): on DynamoDB, whose `ClientRequestToken` does this first, and
+//! on any DynamoDB-compatible server that ignores that token.
+//!
 //! 1. **Guess** (warm and uncontended only). A process that knows the counter's value, has
 //!    seen no contention for [`CONTENTION_WINDOW`](super::CONTENTION_WINDOW) (see
 //!    `sequencer`) and has no other create in flight
 //!    sends one transaction: parent checks, the counter moved from the value it knows
 //!    (condition: it still holds it), the records (`attribute_not_exists`), and the
-//!    finished idempotency key. One request. Refused because the counter moved, it
-//!    learns the new value, notes contention, and goes on; refused for the key, it
-//!    replays or answers 409; a failed parent check is 422. A cold process never guesses.
+//!    finished idempotency key. One request. Refused with records that carry this
+//!    create's token, it was applied before (its answer was lost): done. Refused because
+//!    the counter moved, it learns the new value, notes contention, and goes on; refused
+//!    for the key, it replays or answers 409; a failed parent check is 422. A cold
+//!    process never guesses.
 //! 2. **Parents** not proven by the guess are read (records are never deleted, so a
 //!    parent that exists now exists when the block is written). Nothing is reserved for a
 //!    create whose parent is missing.
 //! 3. **Lease** the idempotency key, if any (see `lease`), so that equal requests wait
 //!    for this one instead of each reserving a block.
-//! 4. **Reserve** (see `reserve`) the block with one `UpdateItem ADD n :count`
-//!    (`UPDATED_NEW`): atomic, and its only condition (that the counter does not name
-//!    this reservation's token yet) no other creator can fail, so it never loses to
-//!    another creator; it is retried with backoff when a transaction holds the counter.
-//!    The block `n-count+1 ..= n` is this request's. Sent again after a lost answer, it
-//!    is refused if the first was applied, and the refusal gives the block's end.
+//! 4. **Reserve** (see `reserve`) the block with one conditional `UpdateItem` that adds
+//!    `count` to `n` and writes the reservation into the counter's ring of recent
+//!    reservations: atomic, and its only condition (that the ring does not hold this
+//!    reservation's token yet) no other creator can fail. The block
+//!    `n-count+1 ..= n` is this request's. Sent again after a lost answer, it is refused
+//!    if the first was applied, and the ring gives the first block's end.
 //! 5. **Write** the records and the finished key in one transaction without the counter
 //!    (and without parent checks), so it competes with nobody. Refused for a conflict or
 //!    throttling, it is sent again with the same numbers until the deadline: conflicts
-//!    alone burn no number. A record already at a reserved number (written by something
-//!    that did not move the counter) makes it reserve again, at most three times.
+//!    alone burn no number. Refused with records carrying this create's token: written.
+//!    A record of someone else at a reserved number (written by something that did not
+//!    move the counter) makes it reserve again, at most three times.
+//! 6. **Account** for a block reserved and not written (see `void`): it is recorded as
+//!    void with its cause (`deadline`, `write_failed`, `collision`) and the request ID,
+//!    by tombstones at the records' own keys, so a late write of the block is refused.
+//!    A void that meets this create's own records finds that the write succeeded after
+//!    all: the create answers 201. Steps 1 to 5 stop [`VOID_RESERVE`] before the store's
+//!    deadline to leave this step its time.
 //!
-//! On any failure after step 3 the lease is released. The numbers of a block reserved
-//! and never written (the writer died, or gave up at its deadline, or its answer was lost
-//! and another creator reserved before it sent it again) are the only gaps; the audit
-//! lists them. Uniqueness never rests on the counter: every record is written
-//! on `attribute_not_exists(pk)`.
+//! On any failure after step 3 the lease is released. The one gap a live process cannot
+//! account for is a reservation whose answer was lost while more than `reserve::RING`
+//! other reservations were made before it was sent again (logged); a process killed
+//! between steps 4 and 5 leaves its block missing, and an admin voids it after a grace
+//! period (`vtid repair`). Uniqueness never rests on the counter: every record is
+//! written on `attribute_not_exists(pk)`.
+
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -39,14 +56,18 @@ use aws_sdk_dynamodb::types::{
 use super::DynamoStore;
 use super::errors::{Backoff, CancelKind, Cancellation};
 use super::item::{
-    COUNTER_RESERVED_BY, COUNTER_VALUE, DOC, counter_key, doc, get_n, internal, n, record_item,
-    record_key,
+    COUNTER_VALUE, VOID_CAUSE, counter_key, get_n, internal, is_tombstone, n, record_item,
+    record_key, written_by,
 };
 use super::lease::{self, Claim, Lease, Settled};
-use super::transact::{Outcome, Transaction, WhenBusy};
+use super::reserve::{Unreserved, reservation_token};
+use super::transact::{Outcome, Transaction, WhenBusy, new_token};
+use super::void::Voided;
 use crate::deadline::Deadline;
 use crate::record::{HistoryEntry, Record};
-use crate::store::{CreateOutcome, CreateRequest, IdempotencyKey, StoreError, number_drafts};
+use crate::store::{
+    CreateOutcome, CreateRequest, IdempotencyKey, StoreError, VoidCause, number_drafts,
+};
 use crate::vtid::Vtid;
 
 /// DynamoDB's limit of items in one transaction.
@@ -54,6 +75,19 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Reservations one create may make before it gives up (only a writer that ignores the
 /// counter can use them up).
 const MAX_RESERVATIONS: usize = 3;
+/// Kept back from the store's deadline for step 6: voiding a block that was given up
+/// (and learning in time whether the write landed after all).
+pub const VOID_RESERVE: Duration = Duration::from_millis(300);
+/// How long step 6 may go on, on its own task, past the request's answer.
+const ACCOUNT_PATIENCE: Duration = Duration::from_secs(20);
+
+/// What a create lost and must account for.
+enum Lost {
+    /// A block reserved and not written.
+    Block { first: u64 },
+    /// A reservation whose outcome is unknown: its block, if any, is on the counter.
+    Reservation { token: String },
+}
 
 /// What the guess came to.
 enum Guess {
@@ -69,9 +103,18 @@ enum Guess {
 /// What writing a reserved block came to.
 enum Placed {
     Written(Vec<Record>),
+    /// The lease was taken over: the new holder's outcome. The block stays unwritten.
     Replayed(CreateOutcome),
     /// A record already holds one of the numbers: reserve again.
     Taken,
+}
+
+/// One create in progress: the request, its writer token, and the deadline steps 1 to 5
+/// work to.
+struct Create<'a> {
+    req: &'a CreateRequest,
+    writer: String,
+    work: Deadline,
 }
 
 impl DynamoStore {
@@ -79,6 +122,11 @@ impl DynamoStore {
         &self,
         req: CreateRequest,
     ) -> Result<CreateOutcome, StoreError> {
+        let c = Create {
+            req: &req,
+            writer: new_token(),
+            work: req.deadline.earlier(VOID_RESERVE),
+        };
         let year = req.now.year();
         let flight = self.sequencer.enter();
         let mut parents: Vec<Vtid> = req.drafts.iter().filter_map(|d| d.parent_vtid).collect();
@@ -96,7 +144,7 @@ impl DynamoStore {
             && let Some(expected) = self.sequencer.guess(year)
         {
             let checked = if parents_known { &[][..] } else { &parents[..] };
-            match self.guess(&req, checked, expected).await? {
+            match self.guess(&c, checked, expected).await? {
                 Guess::Written(records) => {
                     return Ok(CreateOutcome {
                         records,
@@ -122,8 +170,8 @@ impl DynamoStore {
                 Claim::Done(outcome) => return Ok(outcome),
             },
         };
-        // 4 and 5. Reserve and write; give the lease back on failure.
-        let result = self.reserve_and_write(&req, lease.as_ref()).await;
+        // 4 to 6. Reserve, write, account; give the lease back on failure.
+        let result = self.reserve_and_write(&c, lease.as_ref()).await;
         if result.is_err()
             && let (Some(idem), Some(lease)) = (idem, &lease)
         {
@@ -135,10 +183,11 @@ impl DynamoStore {
     /// Step 1: one transaction that moves the counter from `expected`.
     async fn guess(
         &self,
-        req: &CreateRequest,
+        c: &Create<'_>,
         parents: &[Vtid],
         expected: u64,
     ) -> Result<Guess, StoreError> {
+        let req = c.req;
         let year = req.now.year();
         let count = req.drafts.len() as u64;
         let built = number_drafts(&req.drafts, year, expected + 1, &req.by, req.now)?;
@@ -157,7 +206,8 @@ impl DynamoStore {
         }
         let counter_at = items.len();
         items.push(counter_move(&self.table, year, expected, expected + count)?);
-        items.extend(self.record_puts(&built)?);
+        let records_at = items.len();
+        items.extend(self.record_puts(&built, &c.writer)?);
         let key_at = items.len();
         if let Some(idem) = &req.idempotency {
             items.push(lease::finished_put(
@@ -169,19 +219,24 @@ impl DynamoStore {
             )?);
         }
         let tx = Transaction::new(items);
-        let c = match self.transact(&tx, req.deadline, WhenBusy::GiveUp).await? {
+        let cancel = match self.transact(&tx, c.work, WhenBusy::GiveUp).await? {
             Outcome::Written => {
                 self.sequencer.saw(year, expected + count);
                 return Ok(Guess::Written(records(built)));
             }
-            Outcome::Cancelled(c) => c,
+            Outcome::Cancelled(cancel) => cancel,
         };
+        if records_ours(&cancel, records_at, built.len(), &c.writer) {
+            // An earlier attempt of this very transaction was applied.
+            self.sequencer.saw(year, expected + count);
+            return Ok(Guess::Written(records(built)));
+        }
         // A reused key answers the same whatever else failed.
         if let Some(idem) = &req.idempotency
-            && c.failed_condition(key_at)
-            && let Some(stored) = c.item(key_at).filter(|i| lease::is_key_item(i))
+            && cancel.failed_condition(key_at)
+            && let Some(stored) = cancel.item(key_at).filter(|i| lease::is_key_item(i))
         {
-            match self.settle(idem, stored.clone(), req.deadline).await? {
+            match self.settle(idem, stored.clone(), c.work).await? {
                 Settled::Done(outcome) => return Ok(Guess::Replayed(outcome)),
                 Settled::Free => {}
             }
@@ -189,50 +244,79 @@ impl DynamoStore {
         if let Some(p) = parents
             .iter()
             .enumerate()
-            .find_map(|(i, p)| c.failed_condition(i).then_some(*p))
+            .find_map(|(i, p)| cancel.failed_condition(i).then_some(*p))
         {
             return Err(StoreError::ParentNotFound(p));
         }
-        if let Some(seen) = c.item(counter_at).and_then(|i| get_n(i, COUNTER_VALUE)) {
+        if let Some(seen) = cancel
+            .item(counter_at)
+            .and_then(|i| get_n(i, COUNTER_VALUE))
+        {
             self.sequencer.saw(year, seen);
         }
-        match c.kind() {
+        match cancel.kind() {
             CancelKind::Condition | CancelKind::Conflict => Ok(Guess::Refused {
-                parents_proven: c.conditions_evaluated(),
+                parents_proven: cancel.conditions_evaluated(),
             }),
             CancelKind::Throttled => Err(StoreError::Unavailable("create throttled".into())),
             CancelKind::Other(codes) => Err(internal(format!("create refused: {codes}"))),
         }
     }
 
-    /// Steps 4 and 5.
+    /// Steps 4 to 6.
     async fn reserve_and_write(
         &self,
-        req: &CreateRequest,
+        c: &Create<'_>,
         lease: Option<&Lease>,
     ) -> Result<CreateOutcome, StoreError> {
+        let req = c.req;
         let year = req.now.year();
         let count = req.drafts.len() as u64;
         for _ in 0..MAX_RESERVATIONS {
-            let end = self.reserve(year, count, req.deadline).await?;
+            let token = reservation_token();
+            let end = match self.reserve(year, count, &token, c.work).await {
+                Ok(end) => end,
+                Err(unreserved) => {
+                    return Err(self.give_up_reservation(c, &token, unreserved).await);
+                }
+            };
             self.sequencer.reserved(year, end, count);
-            let built = number_drafts(&req.drafts, year, end + 1 - count, &req.by, req.now)?;
-            match self.write_block(req, &built, lease).await? {
-                Placed::Written(records) => {
+            let first = end + 1 - count;
+            let built = number_drafts(&req.drafts, year, first, &req.by, req.now)?;
+            let (error, cause) = match self.write_block(c, &built, lease).await {
+                Ok(Placed::Written(records)) => {
                     return Ok(CreateOutcome {
                         records,
                         replayed: false,
                     });
                 }
-                Placed::Replayed(outcome) => return Ok(outcome),
-                Placed::Taken => {
+                Ok(Placed::Replayed(outcome)) => {
+                    // This request outlived its lease: its block goes unwritten.
+                    self.give_up_block(c, first, VoidCause::Deadline).await;
+                    return Ok(outcome);
+                }
+                Ok(Placed::Taken) => {
                     tracing::warn!(
                         year,
                         end,
                         "a reserved number already holds a record; reserving again"
                     );
+                    self.give_up_block(c, first, VoidCause::Collision).await;
+                    continue;
                 }
-            }
+                Err(e) => {
+                    let cause = give_up_cause(&e);
+                    (e, cause)
+                }
+            };
+            return match self.give_up_block(c, first, cause).await {
+                // The write was applied after all: its answer had been lost.
+                Voided::Written => Ok(CreateOutcome {
+                    records: records(built),
+                    replayed: false,
+                }),
+                Voided::Numbers(_) => Err(error),
+            };
         }
         Err(StoreError::Unavailable(format!(
             "every one of {MAX_RESERVATIONS} reserved blocks already held records"
@@ -242,11 +326,12 @@ impl DynamoStore {
     /// Step 5: the records and the finished key, in one transaction, until written.
     async fn write_block(
         &self,
-        req: &CreateRequest,
+        c: &Create<'_>,
         built: &[(Record, HistoryEntry)],
         lease: Option<&Lease>,
     ) -> Result<Placed, StoreError> {
-        let mut items = self.record_puts(built)?;
+        let req = c.req;
+        let mut items = self.record_puts(built, &c.writer)?;
         let key_at = items.len();
         if let Some(idem) = &req.idempotency {
             items.push(lease::finished_put(
@@ -260,14 +345,14 @@ impl DynamoStore {
         let mut backoff = Backoff::new();
         loop {
             let tx = Transaction::new(items.clone());
-            let c = match self.transact(&tx, req.deadline, WhenBusy::Retry).await? {
+            let cancel = match self.transact(&tx, c.work, WhenBusy::Retry).await? {
                 Outcome::Written => return Ok(Placed::Written(records(built.to_vec()))),
-                Outcome::Cancelled(c) => c,
+                Outcome::Cancelled(cancel) => cancel,
             };
-            match c.kind() {
+            match cancel.kind() {
                 CancelKind::Conflict | CancelKind::Throttled => {
                     // The numbers are still ours: the same write, a little later.
-                    backoff.pause(req.deadline).await?;
+                    backoff.pause(c.work).await?;
                     continue;
                 }
                 CancelKind::Other(codes) => {
@@ -275,19 +360,117 @@ impl DynamoStore {
                 }
                 CancelKind::Condition => {}
             }
-            if let Some(idem) = &req.idempotency
-                && c.failed_condition(key_at)
-            {
-                return self.lost_lease(idem, &c, key_at, req.deadline).await;
+            if records_ours(&cancel, 0, built.len(), &c.writer) {
+                // An earlier attempt was applied and its answer lost.
+                return Ok(Placed::Written(records(built.to_vec())));
             }
-            if (0..built.len()).any(|i| c.failed_condition(i)) {
-                if is_ours(&c, built) {
-                    return Ok(Placed::Written(records(built.to_vec())));
-                }
+            if let Some(idem) = &req.idempotency
+                && cancel.failed_condition(key_at)
+            {
+                return self.lost_lease(idem, &cancel, key_at, c.work).await;
+            }
+            if (0..built.len()).any(|i| cancel.failed_condition(i)) {
                 return Ok(Placed::Taken);
             }
             return Err(internal("create refused without a reason"));
         }
+    }
+
+    /// Step 6 for a block reserved and not written: void it, unless it turns out to hold
+    /// this create's records. Waits for the void until the store's deadline; a void not
+    /// done by then goes on by itself (see [`DynamoStore::account`]).
+    async fn give_up_block(&self, c: &Create<'_>, first: u64, cause: VoidCause) -> Voided {
+        self.await_account(c, Lost::Block { first }, cause).await
+    }
+
+    /// Step 6 for a reservation that did not return: if it may have been applied, its
+    /// block is found on the counter by its token and voided. The error to answer with.
+    async fn give_up_reservation(
+        &self,
+        c: &Create<'_>,
+        token: &str,
+        unreserved: Unreserved,
+    ) -> StoreError {
+        if unreserved.maybe_applied {
+            let lost = Lost::Reservation {
+                token: token.to_owned(),
+            };
+            let cause = give_up_cause(&unreserved.error);
+            self.await_account(c, lost, cause).await;
+        }
+        unreserved.error
+    }
+
+    async fn await_account(&self, c: &Create<'_>, lost: Lost, cause: VoidCause) -> Voided {
+        let year = c.req.now.year();
+        let count = c.req.drafts.len() as u64;
+        let task = self.account(year, count, lost, cause, c.writer.clone());
+        match c.req.deadline.bound(task).await {
+            Ok(Ok(voided)) => voided,
+            // Still running (or gone): it finishes, or logs, on its own.
+            _ => Voided::Numbers(Vec::new()),
+        }
+    }
+
+    /// Records what was lost as void, on a task of its own with [`ACCOUNT_PATIENCE`]: the
+    /// request answers at its deadline whatever the void does, and the void does not
+    /// depend on how much of the request's time was left (in `vtid serve` it finishes in
+    /// the background; on Lambda in the next invocation of the same instance, when the
+    /// frozen process runs again). A void that fails leaves the numbers missing, logged
+    /// with the request ID.
+    fn account(
+        &self,
+        year: u16,
+        count: u64,
+        lost: Lost,
+        cause: VoidCause,
+        writer: String,
+    ) -> tokio::task::JoinHandle<Voided> {
+        let store = self.detached();
+        let request_id = crate::scope::request_id();
+        let deadline = Deadline::after(ACCOUNT_PATIENCE);
+        tokio::spawn(crate::scope::within(
+            deadline,
+            request_id.clone(),
+            async move {
+                let first = match lost {
+                    Lost::Block { first } => first,
+                    Lost::Reservation { token } => match store.find_reservation(year, &token).await
+                    {
+                        Ok(Some(end)) => end + 1 - count,
+                        // Never applied (or out of the ring: then it is missing, and logged
+                        // by no one but this line).
+                        Ok(None) => {
+                            tracing::info!(%request_id, year, token, "a reservation of unknown outcome was not applied, or is out of the ring");
+                            return Voided::Numbers(Vec::new());
+                        }
+                        Err(e) => {
+                            tracing::error!(%request_id, year, token, error = %e, "a reservation of unknown outcome could not be looked up: if it was applied, its block is missing");
+                            return Voided::Numbers(Vec::new());
+                        }
+                    },
+                };
+                let numbers: Vec<u64> = (first..first + count).collect();
+                match store
+                    .void_block(year, &numbers, cause, &writer, &request_id, deadline)
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(
+                            %request_id,
+                            year,
+                            first,
+                            count,
+                            cause = cause.as_str(),
+                            error = %e,
+                            "numbers given up but not recorded as void: the audit shows them missing"
+                        );
+                        Voided::Numbers(Vec::new())
+                    }
+                }
+            },
+        ))
     }
 
     /// The key's condition failed on the write: the lease was taken over (this request
@@ -311,13 +494,14 @@ impl DynamoStore {
     fn record_puts(
         &self,
         built: &[(Record, HistoryEntry)],
+        writer: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         built
             .iter()
             .map(|(r, e)| {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(record_item(r, e)?))
+                    .set_item(Some(record_item(r, e, writer)?))
                     .condition_expression("attribute_not_exists(pk)")
                     .return_values_on_condition_check_failure(
                         ReturnValuesOnConditionCheckFailure::AllOld,
@@ -342,13 +526,22 @@ impl DynamoStore {
     }
 }
 
-/// Whether the records found at the reserved numbers are this request's own, written by
-/// an earlier attempt whose answer was lost.
-fn is_ours(c: &Cancellation, built: &[(Record, HistoryEntry)]) -> bool {
-    built.iter().enumerate().all(|(i, (mine, _))| {
-        c.item(i)
-            .and_then(|item| doc::<Record>(item, DOC).ok())
-            .is_some_and(|found| found == *mine)
+/// The void cause of a write or reservation that ended in `e`: out of time, or failed.
+fn give_up_cause(e: &StoreError) -> VoidCause {
+    match e {
+        StoreError::Unavailable(_) => VoidCause::Deadline,
+        _ => VoidCause::WriteFailed,
+    }
+}
+
+/// Whether the records refused at `at .. at + count` are this create's own (its writer
+/// token): an earlier attempt of the same write was applied and its answer lost. One is
+/// enough: a transaction writes all of its records or none.
+fn records_ours(c: &Cancellation, at: usize, count: usize, writer: &str) -> bool {
+    (at..at + count).any(|i| {
+        c.failed_condition(i)
+            && c.item(i)
+                .is_some_and(|item| written_by(item, writer) && !is_tombstone(item))
     })
 }
 
@@ -361,18 +554,20 @@ fn records(built: Vec<(Record, HistoryEntry)>) -> Vec<Record> {
 }
 
 fn parent_check(table: &str, parent: Vtid) -> Result<TransactWriteItem, StoreError> {
+    // A tombstone at the parent's key is a number given up, not a parent.
     let check = ConditionCheck::builder()
         .table_name(table)
         .set_key(Some(record_key(parent)))
-        .condition_expression("attribute_exists(pk)")
+        .condition_expression("attribute_exists(pk) AND attribute_not_exists(#void)")
+        .expression_attribute_names("#void", VOID_CAUSE)
         .build()
         .map_err(internal)?;
     Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 /// The counter moved from `expected` to `next`, on the condition that it still holds
-/// `expected` (that it does not exist yet, for 0: a new year). The last reservation's
-/// token goes: its sender must not take this move's value for its own block.
+/// `expected` (that it does not exist yet, for 0: a new year). The reservations' ring is
+/// left as it is: each slot names its own block's end, which this move does not change.
 pub fn counter_move(
     table: &str,
     year: u16,
@@ -382,9 +577,8 @@ pub fn counter_move(
     let mut update = Update::builder()
         .table_name(table)
         .set_key(Some(counter_key(year)))
-        .update_expression("SET #n = :next REMOVE #by")
+        .update_expression("SET #n = :next")
         .expression_attribute_names("#n", COUNTER_VALUE)
-        .expression_attribute_names("#by", COUNTER_RESERVED_BY)
         .expression_attribute_values(":next", n(next))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     update = if expected == 0 {
@@ -397,4 +591,65 @@ pub fn counter_move(
     Ok(TransactWriteItem::builder()
         .update(update.build().map_err(internal)?)
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    fn refused(item: super::super::item::Item) -> CancellationReason {
+        CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .set_item(Some(item))
+            .build()
+    }
+
+    fn none() -> CancellationReason {
+        CancellationReason::builder().code("None").build()
+    }
+
+    fn item(writer: &str, tombstone: bool) -> super::super::item::Item {
+        let mut i = super::super::item::Item::new();
+        i.insert("writer".into(), super::super::item::s(writer));
+        if tombstone {
+            i.insert(VOID_CAUSE.into(), super::super::item::s("deadline"));
+        }
+        i
+    }
+
+    #[test]
+    fn records_refused_with_our_token_are_our_own_earlier_write() {
+        // A guess: parent check, counter, two records.
+        let c = Cancellation::new(vec![
+            none(),
+            refused(super::super::item::Item::new()),
+            refused(item("mine", false)),
+            refused(item("mine", false)),
+        ]);
+        assert!(records_ours(&c, 2, 2, "mine"));
+        assert!(
+            !records_ours(&c, 2, 2, "theirs"),
+            "another writer's records"
+        );
+        let c = Cancellation::new(vec![refused(item("mine", true))]);
+        assert!(
+            !records_ours(&c, 0, 1, "mine"),
+            "a tombstone is not a record"
+        );
+        let c = Cancellation::new(vec![none()]);
+        assert!(!records_ours(&c, 0, 1, "mine"), "nothing refused");
+    }
+
+    #[test]
+    fn a_block_given_up_is_void_for_time_or_failure() {
+        assert_eq!(
+            give_up_cause(&StoreError::Unavailable("deadline".into())),
+            VoidCause::Deadline
+        );
+        assert_eq!(
+            give_up_cause(&StoreError::Internal("refused".into())),
+            VoidCause::WriteFailed
+        );
+    }
 }

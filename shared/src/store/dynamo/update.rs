@@ -2,6 +2,12 @@
 //! it with its history item in one transaction on the condition that the version is
 //! still the one read. Two round trips; each lost race costs one more, with no extra
 //! read, because the refusal carries the record as it now is. Bounded by the deadline.
+//!
+//! The change writes its own token (`writer`) into the record item. Sent again after a
+//! lost answer on a store that ignores `ClientRequestToken`, it is refused on the
+//! version; if the record as it now is carries that token at the planned version, the
+//! refusal is this change's own earlier attempt, applied: the change succeeded (not a
+//! lost race, and never a 412 for an `If-Match` it satisfied itself).
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -9,8 +15,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::DynamoStore;
 use super::errors::{Backoff, CancelKind};
-use super::item::{DOC, doc, history_item, internal, n, record_key, s, to_json};
-use super::transact::{Outcome, Transaction, WhenBusy};
+use super::item::{
+    DOC, WRITER, doc, get_n, history_item, internal, n, record_key, s, to_json, written_by,
+};
+use super::transact::{Outcome, Transaction, WhenBusy, new_token};
 use crate::record::{HistoryEntry, Record};
 use crate::store::{StoreError, UpdateOutcome, UpdateRequest, plan_update};
 
@@ -23,13 +31,14 @@ impl DynamoStore {
         let mut current = read.ok_or(StoreError::NotFound)?;
         let mut backoff = Backoff::new();
         loop {
+            let writer = new_token();
             let Some((next, entry)) = plan_update(&current, &req)? else {
                 return Ok(UpdateOutcome {
                     record: current,
                     changed: false,
                 });
             };
-            let tx = Transaction::new(self.change_items(&current, &next, &entry)?);
+            let tx = Transaction::new(self.change_items(&current, &next, &entry, &writer)?);
             let c = match self.transact(&tx, req.deadline, WhenBusy::GiveUp).await? {
                 Outcome::Written => {
                     return Ok(UpdateOutcome {
@@ -39,6 +48,16 @@ impl DynamoStore {
                 }
                 Outcome::Cancelled(c) => c,
             };
+            if c.failed_condition(0)
+                && let Some(found) = c.item(0)
+                && written_by(found, &writer)
+                && get_n(found, "version") == Some(next.version)
+            {
+                return Ok(UpdateOutcome {
+                    record: next,
+                    changed: true,
+                });
+            }
             match c.kind() {
                 CancelKind::Condition if c.failed_condition(0) => {
                     // Another change won: plan again on the record as it now is.
@@ -76,6 +95,7 @@ impl DynamoStore {
         current: &Record,
         next: &Record,
         entry: &HistoryEntry,
+        writer: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -86,6 +106,8 @@ impl DynamoStore {
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#t", "isTest")
             .expression_attribute_names("#a", "assignedTo")
+            .expression_attribute_names("#w", WRITER)
+            .expression_attribute_values(":writer", s(writer))
             .expression_attribute_values(":current", n(current.version))
             .expression_attribute_values(":next", n(next.version))
             .expression_attribute_values(":doc", s(to_json(next)?))
@@ -95,11 +117,13 @@ impl DynamoStore {
         update = match &next.assigned_to {
             Some(a) => update
                 .update_expression(
-                    "SET #v = :next, #d = :doc, #s = :status, #t = :test, #a = :assigned",
+                    "SET #v = :next, #d = :doc, #s = :status, #t = :test, #w = :writer, #a = :assigned",
                 )
                 .expression_attribute_values(":assigned", s(a)),
             None => update
-                .update_expression("SET #v = :next, #d = :doc, #s = :status, #t = :test REMOVE #a"),
+                .update_expression(
+                    "SET #v = :next, #d = :doc, #s = :status, #t = :test, #w = :writer REMOVE #a",
+                ),
         };
         let history = Put::builder()
             .table_name(&self.table)

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
+use crate::store::audit::VoidCause;
 use crate::vtid::Vtid;
 use rows::{counter, insert_history, insert_record, load, set_counter};
 
@@ -217,6 +218,12 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             let mut results = Vec::with_capacity(records.len());
             for record in &records {
+                let (year, seq) = (record.vtid.year(), u64::from(record.vtid.seq()));
+                if rows::is_void(&tx, year, seq)? {
+                    // A number the ledger gave up stays given up.
+                    results.push(ImportResult::Conflict);
+                    continue;
+                }
                 results.push(match load(&tx, record.vtid)? {
                     Some(existing) if existing == *record => ImportResult::AlreadyPresent,
                     Some(_) => ImportResult::Conflict,
@@ -262,6 +269,39 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             }
             tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn void_numbers(
+        &self,
+        year: u16,
+        numbers: &[u64],
+        cause: VoidCause,
+        request_id: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        let numbers = numbers.to_vec();
+        let request_id = request_id.to_owned();
+        let deadline = Deadline::after(DEFAULT_WRITE_PATIENCE);
+        self.write(deadline, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let at = crate::timestamp::Timestamp::now().to_string();
+            let mut voided = Vec::new();
+            for seq in numbers {
+                if rows::block_taken(&tx, year, seq, 1)? {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO voids (year, seq, cause, request_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![year, seq, cause.as_str(), request_id, at],
+                )
+                .map_err(db)?;
+                voided.push(seq);
+            }
+            tx.commit().map_err(db)?;
+            Ok(voided)
         })
         .await
     }

@@ -3,10 +3,12 @@
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{db, from_json};
+use super::{db, from_json, internal};
 use crate::record::HistoryEntry;
+use crate::store::audit::{Void, VoidCause};
 use crate::store::limits::LIST;
 use crate::store::{Audit, HistoryPage, HistoryQuery, ListQuery, Page, StoreError};
+use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
 
 /// One list page. Like DynamoDB's query, it walks one index (the given filter assumed
@@ -152,5 +154,34 @@ pub fn audit(conn: &Connection, year: u16) -> Result<Audit, StoreError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?
     };
-    Ok(Audit::compute(year, counter, seqs, skipped))
+    let void = {
+        let mut stmt = tx
+            .prepare("SELECT seq, cause, request_id, at FROM voids WHERE year = ?1 ORDER BY seq")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![year], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|(number, cause, request_id, at)| {
+                Ok(Void {
+                    number,
+                    cause: VoidCause::parse(&cause)
+                        .ok_or_else(|| internal(format!("unknown void cause {cause}")))?,
+                    request_id,
+                    at: Timestamp::parse_lenient(&at)
+                        .ok_or_else(|| internal(format!("bad void time {at}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+    };
+    Ok(Audit::compute(year, counter, seqs, void, skipped))
 }

@@ -87,6 +87,16 @@ pub fn exists(conn: &Connection, vtid: Vtid) -> Result<bool, StoreError> {
     .map_err(db)
 }
 
+/// Whether `seq` of `year` was given up (void).
+pub fn is_void(conn: &Connection, year: u16, seq: u64) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM voids WHERE year = ?1 AND seq = ?2)",
+        params![year, seq],
+        |r| r.get(0),
+    )
+    .map_err(db)
+}
+
 /// Whether any of `first ..= first + n - 1` already holds a record.
 pub fn block_taken(conn: &Connection, year: u16, first: u64, n: u64) -> Result<bool, StoreError> {
     conn.query_row(

@@ -34,6 +34,14 @@ CREATE TABLE IF NOT EXISTS skipped (
     last INTEGER NOT NULL,
     PRIMARY KEY (year, first)
 );
+CREATE TABLE IF NOT EXISTS voids (
+    year INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    cause TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (year, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
