@@ -456,7 +456,11 @@ fn repair_reports_a_ledger_with_nothing_missing_and_refuses_a_folder_without_one
         .args(["repair", "--data", data, "--grace", "0s"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["missing"], 0, "{report}");
     assert_eq!(report["voided"], json!([]));

@@ -58,6 +58,17 @@ impl Ledger {
         Instance { app, store }
     }
 
+    /// One process serving many callers, as `vtid serve` does: an instance's app behind
+    /// the store gate (the instance, for its request count, and the app).
+    async fn served(&self, budget: Duration) -> (Instance, App) {
+        let inst = self.instance(budget).await;
+        let app = inst
+            .app
+            .clone()
+            .with_gate(shared::store::gate::DEFAULT_CAPACITY);
+        (inst, app)
+    }
+
     /// The store straight on moto, with no faults: what is really in the table.
     async fn truth(&self) -> DynamoStore {
         dynamo_at(&self.moto.url, TABLE).await
@@ -209,10 +220,16 @@ async fn patch_concurrently(ledger: &Ledger, budget: Duration) {
         }
     }))
     .await;
+    every_patch_kept(ledger, &vtid, 16).await;
+}
+
+/// The record holds every key `k0 .. k{patches-1}`, and its history has one entry per
+/// version, from 1 to its version; the record as it is.
+async fn every_patch_kept(ledger: &Ledger, vtid: &str, patches: usize) -> shared::record::Record {
     let truth = ledger.truth().await;
     let v: shared::vtid::Vtid = vtid.parse().unwrap();
     let record = truth.get(v).await.unwrap().unwrap();
-    for i in 0..16 {
+    for i in 0..patches {
         assert_eq!(record.metadata[&format!("k{i}")], json!(i), "k{i} was lost");
     }
     let history = truth
@@ -226,6 +243,7 @@ async fn patch_concurrently(ledger: &Ledger, budget: Duration) {
         .unwrap();
     let versions: Vec<u64> = history.entries.iter().map(|e| e.to_version).collect();
     assert_eq!(versions, (1..=record.version).collect::<Vec<_>>());
+    record
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -69,11 +69,7 @@ fn contiguous(tally: &Tally, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_store_serves_32_creators_without_refusing_one() {
     let ledger = Ledger::start(Config::slow(Duration::from_millis(50))).await;
-    let inst = ledger.instance(shared::deadline::DEFAULT_BUDGET).await;
-    let app = inst
-        .app
-        .clone()
-        .with_gate(shared::store::gate::DEFAULT_CAPACITY);
+    let (inst, app) = ledger.served(shared::deadline::DEFAULT_BUDGET).await;
     let before = inst.store.requests_sent();
     let runs = (0..32).map(|c| {
         let app = &app;
@@ -113,11 +109,7 @@ async fn a_slow_store_serves_32_creators_without_refusing_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_store_keeps_every_key_of_32_concurrent_patches() {
     let ledger = Ledger::start(Config::slow(Duration::from_millis(50))).await;
-    let inst = ledger.instance(shared::deadline::DEFAULT_BUDGET).await;
-    let app = inst
-        .app
-        .clone()
-        .with_gate(shared::store::gate::DEFAULT_CAPACITY);
+    let (inst, app) = ledger.served(shared::deadline::DEFAULT_BUDGET).await;
     let (res, _) = inst.send(create("patched", None)).await;
     assert_eq!(res.status, 201, "{}", res.raw);
     let vtid = res.body["vtid"].as_str().unwrap().to_owned();
@@ -133,24 +125,8 @@ async fn a_slow_store_keeps_every_key_of_32_concurrent_patches() {
     for res in &answers {
         assert_eq!(res.status, 200, "{}", res.raw);
     }
-    let truth = ledger.truth().await;
-    let v: shared::vtid::Vtid = vtid.parse().unwrap();
-    let record = truth.get(v).await.unwrap().unwrap();
-    for i in 0..32 {
-        assert_eq!(record.metadata[&format!("k{i}")], json!(i), "k{i} was lost");
-    }
-    assert_eq!(record.version, 33);
-    let history = truth
-        .history(&shared::store::HistoryQuery {
-            vtid: v,
-            after_version: None,
-            limit: 200,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let versions: Vec<u64> = history.entries.iter().map(|e| e.to_version).collect();
-    assert_eq!(versions, (1..=33).collect::<Vec<_>>());
+    let record = every_patch_kept(&ledger, &vtid, 32).await;
+    assert_eq!(record.version, 33, "one version per PATCH");
 }
 
 /// Answers lost after the write was applied, on a store that ignores

@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 
 use super::DynamoStore;
 use super::errors::{Backoff, sdk_error};
-use super::item::{DOC, doc, internal, is_tombstone, key, record_item, s, to_json};
+use super::item::{DOC, doc, internal, is_tombstone, key, record_item, s, to_json, writer_token};
 use super::sequencing::counter_move;
-use super::transact::{Outcome, Transaction, WhenBusy, new_token};
+use super::transact::{Outcome, Transaction, WhenBusy};
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
 use crate::store::{ImportResult, StoreError, schema, skipped_ranges};
@@ -22,7 +22,7 @@ impl DynamoStore {
         let item = record_item(
             record,
             &HistoryEntry::creation(record, Action::Imported),
-            &new_token(),
+            &writer_token(),
         )?;
         let out = self
             .client

@@ -23,6 +23,11 @@ pub const COUNTER_VALUE: &str = "n";
 /// `update`, `void`), on any DynamoDB-compatible server, whatever it does with
 /// `ClientRequestToken`.
 pub const WRITER: &str = "writer";
+/// A fresh writer token: 64 random bits, 16 characters on every item it marks.
+pub fn writer_token() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// A tombstone's cause: the item at a record's key that says the number was given up.
 pub const VOID_CAUSE: &str = "voidCause";
 

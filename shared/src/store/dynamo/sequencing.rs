@@ -57,11 +57,11 @@ use super::DynamoStore;
 use super::errors::{Backoff, CancelKind, Cancellation};
 use super::item::{
     COUNTER_VALUE, VOID_CAUSE, counter_key, get_n, internal, is_tombstone, n, record_item,
-    record_key, written_by,
+    record_key, writer_token, written_by,
 };
 use super::lease::{self, Claim, Lease, Settled};
 use super::reserve::{Unreserved, reservation_token};
-use super::transact::{Outcome, Transaction, WhenBusy, new_token};
+use super::transact::{Outcome, Transaction, WhenBusy};
 use super::void::Voided;
 use crate::deadline::Deadline;
 use crate::record::{HistoryEntry, Record};
@@ -124,7 +124,7 @@ impl DynamoStore {
     ) -> Result<CreateOutcome, StoreError> {
         let c = Create {
             req: &req,
-            writer: new_token(),
+            writer: writer_token(),
             work: req.deadline.earlier(VOID_RESERVE),
         };
         let year = req.now.year();

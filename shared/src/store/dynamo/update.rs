@@ -16,9 +16,10 @@ use aws_sdk_dynamodb::types::{
 use super::DynamoStore;
 use super::errors::{Backoff, CancelKind};
 use super::item::{
-    DOC, WRITER, doc, get_n, history_item, internal, n, record_key, s, to_json, written_by,
+    DOC, WRITER, doc, get_n, history_item, internal, n, record_key, s, to_json, writer_token,
+    written_by,
 };
-use super::transact::{Outcome, Transaction, WhenBusy, new_token};
+use super::transact::{Outcome, Transaction, WhenBusy};
 use crate::record::{HistoryEntry, Record};
 use crate::store::{StoreError, UpdateOutcome, UpdateRequest, plan_update};
 
@@ -31,7 +32,7 @@ impl DynamoStore {
         let mut current = read.ok_or(StoreError::NotFound)?;
         let mut backoff = Backoff::new();
         loop {
-            let writer = new_token();
+            let writer = writer_token();
             let Some((next, entry)) = plan_update(&current, &req)? else {
                 return Ok(UpdateOutcome {
                     record: current,

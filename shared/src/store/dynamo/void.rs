@@ -28,9 +28,10 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 
 use super::DynamoStore;
 use super::item::{
-    Item, VOID_CAUSE, WRITER, internal, is_tombstone, key, n, record_key, s, written_by,
+    Item, VOID_CAUSE, WRITER, internal, is_tombstone, key, n, record_key, s, writer_token,
+    written_by,
 };
-use super::transact::{Outcome, Transaction, WhenBusy, new_token};
+use super::transact::{Outcome, Transaction, WhenBusy};
 use crate::deadline::Deadline;
 use crate::store::{StoreError, Void, VoidCause, schema};
 use crate::timestamp::Timestamp;
@@ -145,7 +146,7 @@ impl DynamoStore {
         cause: VoidCause,
         request_id: &str,
     ) -> Result<Vec<u64>, StoreError> {
-        let writer = new_token();
+        let writer = writer_token();
         let mut voided = Vec::new();
         for chunk in numbers.chunks(NUMBERS_PER_TRANSACTION) {
             let deadline = Deadline::after(REPAIR_PATIENCE);
