@@ -326,12 +326,24 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn backoff_never_sleeps_past_the_deadline() {
+        // Paused time: each sleep advances tokio's clock by exactly what it slept. A pause
+        // at this attempt is up to CAP (400 ms); the deadline, 30 ms ahead, comes first.
+        for _ in 0..20 {
+            let mut b = Backoff { attempt: 30 };
+            let deadline = Deadline::after(Duration::from_millis(30));
+            let before = tokio::time::Instant::now();
+            let _ = b.pause(deadline).await;
+            assert!(
+                before.elapsed() <= Duration::from_millis(30),
+                "slept {:?} past a deadline 30 ms away",
+                before.elapsed()
+            );
+        }
+        // And a deadline already past is reported as such.
         let mut b = Backoff { attempt: 30 };
-        // The pause would be up to CAP; the deadline comes first and is reported.
-        let deadline = Deadline::after(Duration::from_millis(1));
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        assert_eq!(b.pause(deadline).await, Err(Expired));
+        let gone = Deadline::after(Duration::ZERO);
+        assert_eq!(b.pause(gone).await, Err(Expired));
     }
 }
