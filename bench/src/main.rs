@@ -7,6 +7,8 @@
 //! ```text
 //! vtid-bench create-table --endpoint URL --table NAME
 //! vtid-bench roundtrips   --endpoint URL --table NAME [--creators 16] [--creates 5]
+//! vtid-bench contention   --endpoint URL --table NAME [--creates 96] [--slow-creates 64]
+//!                         [--settings all|moto,conflicts,faults,slow]
 //! ```
 //!
 //! `roundtrips` wants a fresh table (it numbers from the table's first VTID of the year)
@@ -30,11 +32,15 @@ pub struct Args {
     pub sqlite_dir: String,
     pub sqlite_sizes: String,
     pub dynamo_records: u32,
+    /// Creates per slow-store run of `contention` (the slow store serves 20 requests a second).
+    pub slow_creates: usize,
+    /// Which settings `contention` runs: `all`, or some of `moto,conflicts,faults,slow`.
+    pub settings: String,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("usage: vtid-bench create-table|roundtrips|contention|scale --endpoint URL --table NAME [--creators N] [--creates N]")?;
+    let command = it.next().ok_or("usage: vtid-bench create-table|roundtrips|contention|scale --endpoint URL --table NAME [--creators N] [--creates N] [--slow-creates N] [--settings LIST]")?;
     let mut args = Args {
         command,
         endpoint: String::new(),
@@ -44,6 +50,8 @@ fn parse_args() -> Result<Args, String> {
         sqlite_dir: String::new(),
         sqlite_sizes: "10000,1000000".into(),
         dynamo_records: 20_000,
+        slow_creates: 64,
+        settings: "all".into(),
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -57,6 +65,10 @@ fn parse_args() -> Result<Args, String> {
             "--dynamo-records" => {
                 args.dynamo_records = value.parse().map_err(|_| "--dynamo-records: a number")?
             }
+            "--slow-creates" => {
+                args.slow_creates = value.parse().map_err(|_| "--slow-creates: a number")?
+            }
+            "--settings" => args.settings = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -122,9 +134,9 @@ async fn main() -> ExitCode {
         }
         "contention" => {
             println!(
-                "| setting | key | creators | creates | creates/s | requests/create, mean | max | p50 ms | p99 ms | refused attempts | missing | duplicates |"
+                "| setting | key | creators | creates | creates/s | requests/create, mean | max | p50 ms | p99 ms | refused attempts | void | missing | duplicates |"
             );
-            println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for row in contention::contention(&args).await {
                 println!("{row}");
             }
