@@ -283,7 +283,7 @@ impl DynamoStore {
             self.sequencer.reserved(year, end, count);
             let first = end + 1 - count;
             let built = number_drafts(&req.drafts, year, first, &req.by, req.now)?;
-            let (error, cause) = match self.write_block(c, &built, lease).await {
+            match self.write_block(c, &built, lease).await {
                 Ok(Placed::Written(records)) => {
                     return Ok(CreateOutcome {
                         records,
@@ -304,19 +304,17 @@ impl DynamoStore {
                     self.give_up_block(c, first, VoidCause::Collision).await;
                     continue;
                 }
-                Err(e) => {
-                    let cause = give_up_cause(&e);
-                    (e, cause)
+                Err(error) => {
+                    return match self.give_up_block(c, first, give_up_cause(&error)).await {
+                        // The write was applied after all: its answer had been lost.
+                        Voided::Written => Ok(CreateOutcome {
+                            records: records(built),
+                            replayed: false,
+                        }),
+                        Voided::Numbers(_) => Err(error),
+                    };
                 }
-            };
-            return match self.give_up_block(c, first, cause).await {
-                // The write was applied after all: its answer had been lost.
-                Voided::Written => Ok(CreateOutcome {
-                    records: records(built),
-                    replayed: false,
-                }),
-                Voided::Numbers(_) => Err(error),
-            };
+            }
         }
         Err(StoreError::Unavailable(format!(
             "every one of {MAX_RESERVATIONS} reserved blocks already held records"
