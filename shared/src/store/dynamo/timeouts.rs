@@ -197,9 +197,7 @@ impl AdaptiveTimeouts {
         };
         cfg.interceptor_state().store_put(next);
     }
-}
 
-impl AdaptiveTimeouts {
     /// Counts the attempt in flight as timed out if it was sent and never answered, once.
     fn note_timeout(&self, cfg: &mut ConfigBag) {
         if let Some(sent) = cfg.load::<Sent>().cloned()
