@@ -95,8 +95,16 @@ impl Verifier {
             decode_header(token).map_err(|e| Refused(format!("malformed token header: {e}")))?;
         let mut validation = Validation::new(header.alg);
         // `exp` and `nbf` are checked again below, whatever their JSON type; `sub` is the
-        // shared claim reader's (missing: 401, not a string: 403, as on every path).
-        validation.set_required_spec_claims::<&str>(&[]);
+        // shared claim reader's (missing: 401, not a string: 403, as on every path). A
+        // configured audience or issuer is required, not only checked when present.
+        let mut required: Vec<&str> = Vec::new();
+        if self.audience.is_some() {
+            required.push("aud");
+        }
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         validation.leeway = 0;
         validation.validate_nbf = true;
         match &self.audience {
@@ -294,6 +302,43 @@ mod tests {
         assert!(v.verify(&format!("Bearer {ok}")).is_ok());
         let past = token(json!({"sub": "a", "exp": now - 0.5}));
         assert!(v.verify(&format!("Bearer {past}")).is_err());
+    }
+
+    #[test]
+    fn a_configured_audience_and_issuer_are_required_not_only_checked() {
+        let v = Verifier {
+            audience: Some("vtid-ledger".into()),
+            issuer: Some("https://gitlab.example.com".into()),
+            ..verifier()
+        };
+        let exp = in_an_hour();
+        let right = json!({"sub": "a", "exp": exp, "aud": "vtid-ledger", "iss": "https://gitlab.example.com"});
+        assert!(v.verify(&format!("Bearer {}", token(right))).is_ok());
+        for (what, claims) in [
+            (
+                "no aud",
+                json!({"sub": "a", "exp": exp, "iss": "https://gitlab.example.com"}),
+            ),
+            (
+                "no iss",
+                json!({"sub": "a", "exp": exp, "aud": "vtid-ledger"}),
+            ),
+            ("neither", json!({"sub": "a", "exp": exp})),
+            (
+                "another aud",
+                json!({"sub": "a", "exp": exp, "aud": "other", "iss": "https://gitlab.example.com"}),
+            ),
+            (
+                "another iss",
+                json!({"sub": "a", "exp": exp, "aud": "vtid-ledger", "iss": "https://evil.example"}),
+            ),
+        ] {
+            let refused = v.verify(&format!("Bearer {}", token(claims)));
+            assert!(refused.is_err(), "{what} was accepted");
+        }
+        // Without them configured, a token needs neither.
+        let plain = token(json!({"sub": "a", "exp": exp}));
+        assert!(verifier().verify(&format!("Bearer {plain}")).is_ok());
     }
 
     #[test]
