@@ -169,8 +169,10 @@ fn caller_name(mut s: String) -> Result<String, ApiError> {
 /// The role names of a role claim, or `None` when the claim is malformed. A string is
 /// one name (`"admin"`), HTTP API's list form (`"[users admin]"`) or a comma-separated
 /// list (`"a,b"`); only those brackets are taken off, so JSON text in a string
-/// (`{"admin":false}`) stays one odd name that grants nothing. An array holds one name
-/// per entry, each a string.
+/// (`{"admin":false}`) stays one odd name that grants nothing. Names are separated by
+/// spaces (U+0020) and commas only: any other whitespace (a tab, U+00A0, U+3000, U+2028)
+/// is part of a name, so `"user\u{a0}admin"` is one name that grants nothing. An array
+/// holds one name per entry, each a string.
 fn role_names(v: &Value) -> Option<Vec<&str>> {
     let printable = |s: &str| !s.chars().any(|c| c.is_control() && !c.is_whitespace());
     match v {
@@ -180,11 +182,7 @@ fn role_names(v: &Value) -> Option<Vec<&str>> {
                 .strip_prefix('[')
                 .and_then(|r| r.strip_suffix(']'))
                 .unwrap_or(s);
-            Some(
-                list.split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|w| !w.is_empty())
-                    .collect(),
-            )
+            Some(list.split([' ', ',']).filter(|w| !w.is_empty()).collect())
         }
         Value::Array(a) if a.len() <= MAX_ROLE_ENTRIES => a
             .iter()
@@ -268,6 +266,22 @@ mod tests {
             .caller_from_claims(&claims(json!({"sub": "u1", "role": "admin"})))
             .unwrap();
         assert_eq!(c.role, Role::User, "only the configured claim counts");
+    }
+
+    #[test]
+    fn only_spaces_and_commas_separate_role_names() {
+        let cfg = IdentityConfig::default();
+        let role = |v: &str| {
+            cfg.caller_from_claims(&claims(json!({"sub": "u1", "role": v})))
+                .unwrap()
+                .role
+        };
+        assert_eq!(role("user admin"), Role::Admin);
+        assert_eq!(role("user,admin"), Role::Admin);
+        for sep in ['\u{a0}', '\u{3000}', '\u{2028}', '\u{85}', '\t'] {
+            let v = format!("user{sep}admin");
+            assert_eq!(role(&v), Role::User, "{v:?} made the caller admin");
+        }
     }
 
     #[test]
