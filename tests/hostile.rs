@@ -416,7 +416,31 @@ async fn small_ones_limits_and_header_messages() {
     assert_eq!(res.detail_fields(), ["Idempotency-Key"]);
 }
 
+/// Every JSON answer, success or error, tells a browser not to guess another type.
+async fn json_answers_forbid_sniffing(kind: Kind) {
+    let api = Api::new(kind).await;
+    let created = api.post("/vtid/create", rec("acme")).await;
+    let vtid = created.body["vtid"].as_str().unwrap().to_owned();
+    let answers = [
+        created,
+        api.get(&format!("/vtid/{vtid}")).await,
+        api.get("/vtid/list").await,
+        api.get("/vtid/VTID-26-1").await,
+        api.post("/vtid/create", json!({"taskFamily": 1})).await,
+    ];
+    for res in &answers {
+        assert_eq!(
+            res.header("x-content-type-options"),
+            Some("nosniff"),
+            "{} {}",
+            res.status,
+            res.raw
+        );
+    }
+}
+
 on_both_stores!(
+    json_answers_forbid_sniffing,
     unknown_keys_get_a_small_answer,
     duplicate_keys_are_refused_by_name,
     numbers_round_trip_exactly_or_are_refused,

@@ -44,8 +44,13 @@ const MAX_IF_MATCH_CHARS: usize = 32;
 pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
     let mut res = Response::new(Body::from(body.to_string()));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // A browser must not guess another type for a JSON answer (a record's text as HTML).
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 
