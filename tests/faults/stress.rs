@@ -178,7 +178,8 @@ async fn under_dropped_answers_and_throttling_no_number_goes_missing() {
     };
     let ledger =
         Ledger::start(Config::conflicts(Duration::from_millis(8)).with_chances(chances)).await;
-    let budget = Duration::from_secs(4);
+    // The production request budget: a refusal at it is a void, never a gap.
+    let budget = shared::deadline::DEFAULT_BUDGET;
     let tally = create_all(&ledger, 16, 8, true, budget, "d").await;
     assert_eq!(tally.vtid_of.len(), 128);
     replay_all(&ledger, &tally, budget).await;

@@ -137,26 +137,6 @@ impl DynamoStore {
             }
         }
     }
-
-    /// The end of the block reserved under `token`, read from the counter (consistent),
-    /// if the counter still remembers it: for a writer that gave up while a reservation's
-    /// outcome was unknown, so that it can void the block rather than leave a gap.
-    pub(super) async fn find_reservation(
-        &self,
-        year: u16,
-        token: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(year)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(super::errors::sdk_error)?;
-        Ok(out.item().and_then(|item| block_end(item, token)))
-    }
 }
 
 /// The end of the block the counter item remembers for `token`.

@@ -85,7 +85,7 @@ const ACCOUNT_PATIENCE: Duration = Duration::from_secs(20);
 enum Lost {
     /// A block reserved and not written.
     Block { first: u64 },
-    /// A reservation whose outcome is unknown: its block, if any, is on the counter.
+    /// A reservation whose outcome is unknown: its token settles it (see `account`).
     Reservation { token: String },
 }
 
@@ -381,8 +381,9 @@ impl DynamoStore {
         self.await_account(c, Lost::Block { first }, cause).await
     }
 
-    /// Step 6 for a reservation that did not return: if it may have been applied, its
-    /// block is found on the counter by its token and voided. The error to answer with.
+    /// Step 6 for a reservation that did not return: if it may have been applied, the
+    /// one block its token holds is settled and voided (see `account`). The error to
+    /// answer with.
     async fn give_up_reservation(
         &self,
         c: &Create<'_>,
@@ -433,20 +434,19 @@ impl DynamoStore {
             async move {
                 let first = match lost {
                     Lost::Block { first } => first,
-                    Lost::Reservation { token } => match store.find_reservation(year, &token).await
-                    {
-                        Ok(Some(end)) => end + 1 - count,
-                        // Never applied (or out of the ring: then it is missing, and logged
-                        // by no one but this line).
-                        Ok(None) => {
-                            tracing::info!(%request_id, year, token, "a reservation of unknown outcome was not applied, or is out of the ring");
-                            return Voided::Numbers(Vec::new());
+                    // Sent once more with its token: refused if the lost attempt was
+                    // applied (the ring names its block), else it takes a block in its
+                    // place, and the lost attempt, if it lands later, is refused by the
+                    // ring. Either way the token holds exactly one block: it is voided.
+                    Lost::Reservation { token } => {
+                        match store.reserve(year, count, &token, deadline).await {
+                            Ok(end) => end + 1 - count,
+                            Err(unreserved) => {
+                                tracing::error!(%request_id, year, token, error = %unreserved.error, "a reservation of unknown outcome could not be settled: if it was applied, its block is missing");
+                                return Voided::Numbers(Vec::new());
+                            }
                         }
-                        Err(e) => {
-                            tracing::error!(%request_id, year, token, error = %e, "a reservation of unknown outcome could not be looked up: if it was applied, its block is missing");
-                            return Voided::Numbers(Vec::new());
-                        }
-                    },
+                    }
                 };
                 let numbers: Vec<u64> = (first..first + count).collect();
                 match store
