@@ -143,12 +143,6 @@ impl DynamoStore {
         self
     }
 
-    /// The smoothed latency this process measured of one operation (`GetItem`,
-    /// `TransactWriteItems`, ...), if any.
-    pub fn measured_latency(&self, operation: &str) -> Option<Duration> {
-        self.latency.smoothed(operation)
-    }
-
     /// Another handle on the same client, table and measurements, for work that outlives
     /// the call that started it (voiding a block, see `sequencing`). Its own sequencer
     /// is never used.

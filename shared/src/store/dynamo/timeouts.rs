@@ -144,7 +144,8 @@ impl Latency {
             .min(ceiling)
     }
 
-    /// The smoothed latency of `operation`, if measured (for the health check and logs).
+    /// The smoothed latency of `operation`, if measured.
+    #[cfg(test)]
     pub fn smoothed(&self, operation: &str) -> Option<Duration> {
         self.with(operation, |e| (e.samples > 0).then_some(e.srtt))
     }
