@@ -375,7 +375,7 @@ async fn a_reservation_whose_answer_was_lost_leaves_no_gap() {
     for (seq, fault) in [(1, Fault::DropAfterApply), (2, Fault::InternalError)] {
         ledger
             .proxy
-            .script(Rule::next("UpdateItem", fault).containing("b0 = :token"));
+            .script(Rule::next("UpdateItem", fault).containing("r0 = if_not_exists"));
         // A cold instance does not guess: it reserves with ADD.
         let inst = ledger.instance(Duration::from_secs(3)).await;
         let (res, _) = inst.send(create("f", None)).await;

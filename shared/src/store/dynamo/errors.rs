@@ -23,16 +23,29 @@ pub enum Failure {
     Bug(String),
 }
 
-/// Codes DynamoDB answers when it refused a request for load or contention.
-const BUSY: [&str; 5] = [
+/// Codes DynamoDB answers when it refused a request for load, before doing any work (as
+/// an error, or as a transaction's cancellation reason).
+const THROTTLED: [&str; 5] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
+    // An error code and a cancellation reason alike.
     "RequestLimitExceeded",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// Codes DynamoDB answers when it refused a request for contention, besides throttling.
+const CONTENDED: [&str; 2] = [
     // A single-item write on an item that an in-flight transaction holds.
     "TransactionConflictException",
     // The table or index is being created or is gone: nothing was applied.
     "ResourceNotFoundException",
 ];
+
+/// Whether `code` (an error's or a cancellation reason's) refuses a request for load.
+pub fn is_throttled(code: &str) -> bool {
+    THROTTLED.contains(&code)
+}
 
 /// Codes that mean this code sent something wrong.
 const BUG: [&str; 4] = [
@@ -55,7 +68,7 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             Failure::Unknown(what())
         }
         _ => match e.code() {
-            Some(c) if BUSY.contains(&c) => Failure::Busy(what()),
+            Some(c) if is_throttled(c) || CONTENDED.contains(&c) => Failure::Busy(what()),
             Some(c) if BUG.contains(&c) => Failure::Bug(what()),
             // InternalServerError, ServiceUnavailable, TransactionInProgressException, and
             // anything unknown: the write may have happened.
@@ -123,12 +136,7 @@ impl Cancellation {
             CancelKind::Condition
         } else if codes.contains(&"TransactionConflict") {
             CancelKind::Conflict
-        } else if codes.iter().any(|c| {
-            matches!(
-                *c,
-                "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded"
-            )
-        }) {
+        } else if codes.iter().any(|c| is_throttled(c)) {
             CancelKind::Throttled
         } else {
             CancelKind::Other(codes.join(","))

@@ -60,7 +60,7 @@ use super::item::{
     record_key, writer_token, written_by,
 };
 use super::lease::{self, Claim, Lease, Settled};
-use super::reserve::{Unreserved, reservation_token};
+use super::reserve::{ReservationToken, Unreserved};
 use super::transact::{Outcome, Transaction, WhenBusy};
 use super::void::Voided;
 use crate::deadline::Deadline;
@@ -86,7 +86,7 @@ enum Lost {
     /// A block reserved and not written.
     Block { first: u64 },
     /// A reservation whose outcome is unknown: its token settles it (see `account`).
-    Reservation { token: String },
+    Reservation { token: ReservationToken },
 }
 
 /// What the guess came to.
@@ -273,11 +273,11 @@ impl DynamoStore {
         let year = req.now.year();
         let count = req.drafts.len() as u64;
         for _ in 0..MAX_RESERVATIONS {
-            let token = reservation_token();
-            let end = match self.reserve(year, count, &token, c.work).await {
+            let token = ReservationToken::new();
+            let end = match self.reserve(year, count, token, c.work).await {
                 Ok(end) => end,
                 Err(unreserved) => {
-                    return Err(self.give_up_reservation(c, &token, unreserved).await);
+                    return Err(self.give_up_reservation(c, token, unreserved).await);
                 }
             };
             self.sequencer.reserved(year, end, count);
@@ -387,13 +387,11 @@ impl DynamoStore {
     async fn give_up_reservation(
         &self,
         c: &Create<'_>,
-        token: &str,
+        token: ReservationToken,
         unreserved: Unreserved,
     ) -> StoreError {
         if unreserved.maybe_applied {
-            let lost = Lost::Reservation {
-                token: token.to_owned(),
-            };
+            let lost = Lost::Reservation { token };
             let cause = give_up_cause(&unreserved.error);
             self.await_account(c, lost, cause).await;
         }
@@ -439,10 +437,10 @@ impl DynamoStore {
                     // place, and the lost attempt, if it lands later, is refused by the
                     // ring. Either way the token holds exactly one block: it is voided.
                     Lost::Reservation { token } => {
-                        match store.reserve(year, count, &token, deadline).await {
+                        match store.reserve(year, count, token, deadline).await {
                             Ok(end) => end + 1 - count,
                             Err(unreserved) => {
-                                tracing::error!(%request_id, year, token, error = %unreserved.error, "a reservation of unknown outcome could not be settled: if it was applied, its block is missing");
+                                tracing::error!(%request_id, year, %token, error = %unreserved.error, "a reservation of unknown outcome could not be settled: if it was applied, its block is missing");
                                 return Voided::Numbers(Vec::new());
                             }
                         }

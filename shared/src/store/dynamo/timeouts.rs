@@ -3,6 +3,13 @@
 //! variation `rttvar` from every answered attempt, and a timeout of `srtt + 4 * rttvar`,
 //! kept between [`FLOOR`] and [`CEILING`], and never past the call's deadline.
 //!
+//! Only answers that say how long the store takes to do the work are measured: a
+//! success, or a refusal on the request's own conditions. A throttle or a 5xx comes back
+//! at once without the work being done (and, on a store with a queue, without waiting in
+//! it), so counting it would pull the timeout below what the store takes and cut the
+//! next attempt off while it waits its turn (the way Karn's rule keeps TCP from
+//! measuring an ambiguous answer).
+//!
 //! Why: a fixed attempt timeout shorter than what the store currently takes turns a slow
 //! store into a failing one. Every attempt times out and is sent again while the first
 //! is still waiting in the store, so the store does the work twice and its queue grows
@@ -24,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
-    BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -157,11 +164,11 @@ pub struct AdaptiveTimeouts {
     pub latency: Arc<Latency>,
 }
 
-/// When the attempt in flight was sent, and whether it was answered.
+/// When the attempt in flight was sent, and how long its answer took once it came.
 #[derive(Clone, Debug)]
 struct Sent {
     at: Instant,
-    answered: bool,
+    answered: Option<Duration>,
 }
 
 impl Storable for Sent {
@@ -202,11 +209,11 @@ impl AdaptiveTimeouts {
     /// Counts the attempt in flight as timed out if it was sent and never answered, once.
     fn note_timeout(&self, cfg: &mut ConfigBag) {
         if let Some(sent) = cfg.load::<Sent>().cloned()
-            && !sent.answered
+            && sent.answered.is_none()
         {
             self.latency.timed_out(&operation(cfg));
             cfg.interceptor_state().store_put(Sent {
-                answered: true,
+                answered: Some(sent.at.elapsed()),
                 ..sent
             });
         }
@@ -253,7 +260,7 @@ impl Intercept for AdaptiveTimeouts {
     ) -> Result<(), BoxError> {
         cfg.interceptor_state().store_put(Sent {
             at: Instant::now(),
-            answered: false,
+            answered: None,
         });
         Ok(())
     }
@@ -277,14 +284,52 @@ impl Intercept for AdaptiveTimeouts {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(sent) = cfg.load::<Sent>().cloned() {
-            self.latency.sample(&operation(cfg), sent.at.elapsed());
             cfg.interceptor_state().store_put(Sent {
-                answered: true,
+                answered: Some(sent.at.elapsed()),
                 ..sent
             });
         }
         Ok(())
     }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        if let Some(rtt) = cfg.load::<Sent>().and_then(|s| s.answered)
+            && measures_the_work(response.status().as_u16(), response.body().bytes())
+        {
+            self.latency.sample(&operation(cfg), rtt);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an answer says how long the store takes to do the work: not a 5xx, and not
+/// a refusal for load (an error code or a cancellation reason of throttling), which
+/// comes back without the work being done.
+fn measures_the_work(status: u16, body: Option<&[u8]>) -> bool {
+    if status >= 500 {
+        return false;
+    }
+    if status < 400 {
+        return true;
+    }
+    let Some(error) = body.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
+        return true;
+    };
+    // `com.amazonaws.dynamodb.v20120810#ThrottlingException`, or the bare code.
+    let code = error["__type"].as_str().unwrap_or("");
+    let code = code.rsplit('#').next().unwrap_or(code);
+    let reasons = error["CancellationReasons"].as_array();
+    !(super::errors::is_throttled(code)
+        || reasons.is_some_and(|r| {
+            r.iter()
+                .any(|r| super::errors::is_throttled(r["Code"].as_str().unwrap_or("")))
+        }))
 }
 
 /// A call the SDK sends once, leaving any other try to the caller: for writes that the
@@ -358,6 +403,42 @@ mod tests {
             l.timeout("UpdateItem", 1) <= base * 2,
             "an answer resets the backoff"
         );
+    }
+
+    #[test]
+    fn only_answers_that_did_the_work_are_measured() {
+        let body = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+        assert!(measures_the_work(200, Some(b"{}")), "a success");
+        let refused = body(serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+            "message": "The conditional request failed"
+        }));
+        assert!(
+            measures_the_work(400, Some(&refused)),
+            "refused on its condition"
+        );
+        let throttled = body(serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            "message": "Rate of requests exceeds the allowed throughput."
+        }));
+        assert!(!measures_the_work(400, Some(&throttled)), "a throttle");
+        let provisioned = body(serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+        }));
+        assert!(!measures_the_work(400, Some(&provisioned)));
+        let cancelled = |code: &str| {
+            body(serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "CancellationReasons": [{"Code": "None"}, {"Code": code}]
+            }))
+        };
+        assert!(measures_the_work(
+            400,
+            Some(&cancelled("ConditionalCheckFailed"))
+        ));
+        assert!(!measures_the_work(400, Some(&cancelled("ThrottlingError"))));
+        assert!(!measures_the_work(500, Some(b"{}")), "a 5xx");
+        assert!(measures_the_work(400, None), "an unread body: as before");
     }
 
     #[test]
