@@ -318,8 +318,11 @@ async fn serve(a: ServeArgs) -> Result<(), Fail> {
         app = app.with_events(delivery);
     }
     let mode = match auth {
-        LocalAuth::Fixed { .. } => "every caller is the local admin (sub 'local')",
-        LocalAuth::Verify(_) => "bearer tokens are verified",
+        LocalAuth::Fixed { .. } => format!(
+            "every caller is the local admin (sub 'local'); answers {} only, and no other site's page",
+            vtid_cli::serve::Origins::new(&a.http.allowed_hosts, 0).names()
+        ),
+        LocalAuth::Verify(_) => "bearer tokens are verified".to_owned(),
     };
     say(&format!(
         "vtid serve: http://{} on {}; {mode}; the page: http://{0}/",

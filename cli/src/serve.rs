@@ -10,8 +10,10 @@
 //! (more are answered 503); request target, headers and body have maximum sizes, and a
 //! `Content-Length` over the body limit is answered 413 before any of the body is read.
 //! Every answer, including those hyper makes itself, has the API's JSON error body
-//! (`wire`).
+//! (`wire`). Without token checking, requests from other sites' pages and requests
+//! addressed to a name the server was not told it is are refused (`origin`).
 
+mod origin;
 mod wire;
 
 use std::convert::Infallible;
@@ -39,6 +41,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::LocalAuth;
 use crate::events::{Local, sse};
+pub use origin::Origins;
 use wire::{Answers, JsonErrors};
 
 /// Longest request target (path and query), in bytes.
@@ -68,6 +71,11 @@ pub struct HttpLimits {
     /// Retry-After (1 to 65536).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_connections: u32,
+    /// Without token checking, a host name this server also answers to, besides
+    /// localhost, 127.0.0.1 and [::1] (repeatable); requests addressed to any other name
+    /// are refused, as are requests from other sites' pages.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpLimits {
@@ -75,6 +83,7 @@ impl Default for HttpLimits {
         Self {
             header_timeout: 10,
             max_connections: 256,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -101,6 +110,14 @@ pub async fn run(
     local: Arc<Local>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
+    // Only a server whose every caller is its admin needs to know who browses it.
+    let origins = match auth.as_ref() {
+        LocalAuth::Fixed { .. } => {
+            let port = listener.local_addr().map_or(0, |a| a.port());
+            Some(Arc::new(Origins::new(&limits.allowed_hosts, port)))
+        }
+        LocalAuth::Verify(_) => None,
+    };
     let overflow = Arc::new(Semaphore::new(OVERFLOW_ANSWERS));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -115,9 +132,15 @@ pub async fn run(
             }
         };
         if let Ok(permit) = slots.clone().try_acquire_owned() {
-            let (app, auth, http, local) = (app.clone(), auth.clone(), http.clone(), local.clone());
+            let server = Server {
+                app: app.clone(),
+                auth: auth.clone(),
+                local: local.clone(),
+                origins: origins.clone(),
+            };
+            let http = http.clone();
             tokio::spawn(async move {
-                serve_connection(&http, stream, app, auth, local).await;
+                serve_connection(&http, stream, server).await;
                 drop(permit);
             });
         } else if let Ok(permit) = overflow.clone().try_acquire_owned() {
@@ -130,19 +153,23 @@ pub async fn run(
     }
 }
 
-async fn serve_connection(
-    http: &http1::Builder,
-    stream: TcpStream,
+/// What every connection of one server shares.
+#[derive(Clone)]
+struct Server {
     app: Arc<App>,
     auth: Arc<LocalAuth>,
     local: Arc<Local>,
-) {
+    /// Without token checking: the names and origin it answers.
+    origins: Option<Arc<Origins>>,
+}
+
+async fn serve_connection(http: &http1::Builder, stream: TcpStream, server: Server) {
     let answers = Answers::default();
     let noted = answers.clone();
     let service = service_fn(move |req| {
-        let (app, auth, local, noted) = (app.clone(), auth.clone(), local.clone(), noted.clone());
+        let (server, noted) = (server.clone(), noted.clone());
         async move {
-            let res = handle(&app, &auth, &local, req).await;
+            let res = handle(&server, req).await;
             noted.note(body_len(&res));
             Ok::<_, Infallible>(res)
         }
@@ -188,21 +215,21 @@ fn body_len(res: &hyper::Response<sse::Body>) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-async fn handle(
-    app: &App,
-    auth: &LocalAuth,
-    local: &Local,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<sse::Body> {
-    // The page needs no identity: it holds no data and asks for a token itself.
-    if let Some(page) = crate::web::page(req.method(), req.uri().path()) {
-        return page;
-    }
+async fn handle(server: &Server, req: hyper::Request<Incoming>) -> hyper::Response<sse::Body> {
+    let (app, auth, local) = (&server.app, &server.auth, &server.local);
     let head = req.method() == http::Method::HEAD;
     let whole = |res| to_hyper(res, head);
     let (parts, body) = req.into_parts();
-    if let Err(err) = check_head(&parts) {
+    let checked = check_head(&parts).and_then(|()| match &server.origins {
+        Some(origins) => origins.check(&parts.headers),
+        None => Ok(()),
+    });
+    if let Err(err) = checked {
         return whole(closing(api::error_response(&err)));
+    }
+    // The page needs no identity: it holds no data and asks for a token itself.
+    if let Some(page) = crate::web::page(&parts.method, parts.uri.path()) {
+        return page;
     }
     let claims = match claims(auth, &parts) {
         Ok(c) => c,

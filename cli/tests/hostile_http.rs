@@ -152,39 +152,39 @@ fn malformed_and_oversized_requests_get_json_errors() {
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
             "Content-Length: -1",
-            b"POST /vtid/create HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            b"POST /vtid/create HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n".to_vec(),
             400,
             "invalid_request",
         ),
         (
             "a raw 0xFF in the path",
-            b"GET /vtid/\xFF HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /vtid/\xFF HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             400,
             "invalid_request",
         ),
         (
             "a control byte in a header",
-            b"GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n".to_vec(),
+            b"GET /vtid/list HTTP/1.1\r\nHost: localhost\r\nX-Note: a\x01b\r\n\r\n".to_vec(),
             400,
             "invalid_request",
         ),
         (
             "a broken chunked body",
-            b"POST /vtid/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+            b"POST /vtid/create HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
                 .to_vec(),
             400,
             "invalid_request",
         ),
         (
             "a 100 KB request target",
-            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000))
+            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(100_000))
                 .into_bytes(),
             414,
             "uri_too_long",
         ),
         (
             "a 10 KB request target",
-            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(10_000))
+            format!("GET /vtid/list?a={} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(10_000))
                 .into_bytes(),
             414,
             "uri_too_long",
@@ -192,7 +192,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
         (
             "a 20 KB header section",
             format!(
-                "GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-A: {0}\r\nX-B: {0}\r\n\r\n",
+                "GET /vtid/list HTTP/1.1\r\nHost: localhost\r\nX-A: {0}\r\nX-B: {0}\r\n\r\n",
                 "b".repeat(10_000)
             )
             .into_bytes(),
@@ -201,7 +201,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
         ),
         (
             "a 1 MB header",
-            format!("GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n", "b".repeat(1 << 20))
+            format!("GET /vtid/list HTTP/1.1\r\nHost: localhost\r\nX-A: {}\r\n\r\n", "b".repeat(1 << 20))
                 .into_bytes(),
             431,
             "headers_too_large",
@@ -209,7 +209,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
         (
             "101 headers",
             format!(
-                "GET /vtid/list HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                "GET /vtid/list HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
                 (0..101).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
             )
             .into_bytes(),
@@ -228,8 +228,10 @@ fn malformed_and_oversized_requests_get_json_errors() {
     }
     // A body declared past the limit is answered at once, before any of it is sent.
     let mut s = server.connect();
-    s.write_all(b"POST /vtid/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
-        .unwrap();
+    s.write_all(
+        b"POST /vtid/batch HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n",
+    )
+    .unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let answer = Answer::parse(&out);
@@ -256,7 +258,7 @@ fn slow_and_idle_connections_are_closed() {
     let server = Server::start(&["--header-timeout", "1"]);
     // A request head that never ends.
     let mut slow = server.connect();
-    slow.write_all(b"GET /vtid/list HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    slow.write_all(b"GET /vtid/list HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         .unwrap();
     assert!(closed_by_server(&mut slow), "a partial head was kept open");
     // A connection that never sends anything.
@@ -278,7 +280,7 @@ fn slow_and_idle_connections_are_closed() {
 /// Sends a keep-alive health check on `conn` and reads its answer (up to the end of a
 /// health body, or until the server closes the connection).
 fn health_kept_alive(conn: &mut TcpStream) -> String {
-    conn.write_all(b"GET /vtid/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.write_all(b"GET /vtid/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -480,4 +482,71 @@ fn tokens_and_their_claims_are_read_strictly() {
         1,
         "only the service created"
     );
+}
+
+/// Without tokens every caller is the admin, so a page of another site must not write
+/// (`Origin`, `Sec-Fetch-Site`: what a browser adds to a `no-cors` `text/plain` POST) and
+/// a name rebound to loopback must not read (`Host`); programs, the server's own page
+/// and a name given with `--allowed-host` go on as before. With tokens none of this
+/// applies: a browser never adds a bearer token by itself.
+#[test]
+fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
+    let server = Server::start(&["--allowed-host", "ledger.test"]);
+    let own = format!("http://localhost:{}", server.port);
+    for headers in [
+        vec![
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![
+            ("Origin", "http://localhost:3000"),
+            ("Sec-Fetch-Site", "same-site"),
+        ],
+    ] {
+        let answer = server.call("POST", "/vtid/create", &headers, &rec("acme"));
+        answer.refused(403, "forbidden");
+        assert!(
+            answer.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("another site")),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(count(&server, &[]), 0, "nothing refused is written");
+    let rebound = server.raw(
+        b"GET /vtid/list HTTP/1.1\r\nHost: rebind.evil.example:8787\r\nConnection: close\r\n\r\n",
+    );
+    rebound.refused(403, "forbidden");
+    assert!(
+        rebound.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--allowed-host")),
+        "{rebound:?}"
+    );
+    let own_page = [("Origin", own.as_str()), ("Sec-Fetch-Site", "same-origin")];
+    let answer = server.call("POST", "/vtid/create", &own_page, &rec("acme"));
+    assert_eq!(answer.status, 201, "the server's own page: {answer:?}");
+    let answer = server.call("POST", "/vtid/create", &[], &rec("acme"));
+    assert_eq!(answer.status, 201, "a program: {answer:?}");
+    let told = format!(
+        "GET /vtid/list HTTP/1.1\r\nHost: LEDGER.test:{}\r\nConnection: close\r\n\r\n",
+        server.port
+    );
+    let answer = server.raw(told.as_bytes());
+    assert_eq!(answer.status, 200, "an allowed name: {answer:?}");
+    assert_eq!(answer.body["count"], 2);
+
+    let tokens = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    let answer = tokens.call(
+        "POST",
+        "/vtid/create",
+        &[("Authorization", &admin), ("Origin", "http://evil.example")],
+        &rec("acme"),
+    );
+    assert_eq!(answer.status, 201, "with tokens: {answer:?}");
 }
