@@ -191,7 +191,13 @@ fn segment(
     match json::parse(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Refused(format!("token {what} is not a JSON object"))),
-        Err(e) => Err(Refused(format!("token {what} is not strict JSON: {e:?}"))),
+        // Said without the token's own text: this is answered before authentication.
+        Err(json::StrictError::Syntax { line, column }) => Err(Refused(format!(
+            "token {what} is not JSON (line {line}, column {column})"
+        ))),
+        Err(json::StrictError::Refused(_)) => Err(Refused(format!(
+            "token {what} is not strict JSON: a key is given twice or a number would change"
+        ))),
     }
 }
 
@@ -271,6 +277,32 @@ mod tests {
 
     fn in_an_hour() -> i64 {
         chrono::Utc::now().timestamp() + 3600
+    }
+
+    #[test]
+    fn a_token_that_is_not_strict_json_is_refused_without_its_text() {
+        let v = verifier();
+        for (header, claims) in [
+            (r#"{"alg":"HS256","x":1,"x":2}"#, r#"{"sub":"alice"}"#),
+            (
+                r#"{"alg":"HS256"}"#,
+                r#"{"sub":"alice","secretKeyName":1,"secretKeyName":2}"#,
+            ),
+            (
+                r#"{"alg":"HS256"}"#,
+                r#"{"sub":"alice","n":123456789012345678901234567890}"#,
+            ),
+            (r#"{"alg":"HS256""#, r#"{"sub":"alice"}"#),
+        ] {
+            let why = v
+                .verify(&format!("Bearer {}", raw_token(header, claims)))
+                .unwrap_err()
+                .0;
+            assert!(why.starts_with("token "), "{why}");
+            for leak in ["Detail", "Refused", "field", "secretKeyName", "\"x\""] {
+                assert!(!why.contains(leak), "{why} says {leak}");
+            }
+        }
     }
 
     #[test]

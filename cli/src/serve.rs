@@ -131,6 +131,11 @@ pub async fn run(
                 continue;
             }
         };
+        // hyper writes an answer's head and body apart: with Nagle's algorithm the body
+        // waits for the client's delayed ACK, about 40 ms on every kept-alive answer.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             let server = Server {
                 app: app.clone(),

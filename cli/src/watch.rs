@@ -114,7 +114,7 @@ pub async fn run(remote: &Remote, args: WatchArgs) -> Result<(), Fail> {
         };
         eprintln!(
             "vtid watch: connected to {}, {}",
-            remote.url,
+            vtid_client::redact_url(&remote.url),
             match stream.last_event_id() {
                 Some(id) => format!("after event {id}"),
                 None => "from now".to_owned(),

@@ -377,6 +377,21 @@ fn a_wrong_url_is_exit_5_and_never_a_missing_vtid() {
         err.contains(&format!("cannot reach the ledger at {nowhere}/vtid/{v}")),
         "{err}"
     );
+    // A password in the URL is never printed, in errors or in -v lines.
+    let port = free_port();
+    let secret = format!("http://gate:s3cret@127.0.0.1:{port}");
+    for args in [
+        vec!["--timeout", "2s", "exists", v.as_str()],
+        vec!["-v", "--timeout", "2s", "get", v.as_str()],
+    ] {
+        let (code, out, err) = vtid_cmd(&secret, &args);
+        assert_eq!(code, 5, "{err}");
+        assert!(!err.contains("s3cret") && !out.contains("s3cret"), "{err}");
+        assert!(
+            err.contains(&format!("http://gate:***@127.0.0.1:{port}/vtid/{v}")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -222,9 +222,9 @@ impl Client {
                 .map_err(|_| Error::Invalid("the token must be printable ASCII".into()))?;
             req = req.header(http::header::AUTHORIZATION, value);
         }
-        let req = req
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| Error::Invalid(format!("cannot build {url}: {e}")))?;
+        let req = req.body(Empty::<Bytes>::new()).map_err(|e| {
+            Error::Invalid(format!("cannot build {}: {e}", crate::redact_url(&url)))
+        })?;
         let http: HyperClient<_, Empty<Bytes>> =
             HyperClient::builder(TokioExecutor::new()).build_http();
         let res = http.request(req).await.map_err(|e| Error::Unreachable {

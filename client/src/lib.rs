@@ -45,7 +45,7 @@ pub use request::{Changes, ListQuery, NewRecord, Version};
 pub use response::{Audit, Created, Health, Page, Updated};
 pub use retry::{RetryPolicy, Retrying};
 pub use transport::Op;
-pub use transport::http::HttpAuth;
+pub use transport::http::{HttpAuth, redact_url};
 #[cfg(feature = "lambda")]
 pub use transport::lambda::{Direct, FunctionNames};
 #[cfg(feature = "sigv4")]

@@ -44,7 +44,7 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<(), Fail> {
 fn target(remote: &Remote) -> String {
     match remote.transport {
         super::TransportArg::Lambda => "the ledger's Lambda functions".into(),
-        _ => remote.url.clone(),
+        _ => vtid_client::redact_url(&remote.url),
     }
 }
 

@@ -50,17 +50,18 @@ impl HttpTransport {
     /// `http://127.0.0.1:8787` (the routes are under `/vtid/` below it).
     pub fn new(base_url: &str, auth: HttpAuth) -> Result<Self, Error> {
         let base = base_url.trim().trim_end_matches('/').to_owned();
+        let shown = redact_url(&base);
         let uri: Uri = base
             .parse()
-            .map_err(|_| Error::Invalid(format!("'{base}' is not a URL")))?;
+            .map_err(|_| Error::Invalid(format!("'{shown}' is not a URL")))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(Error::Invalid(format!(
-                "'{base}' is not an http:// or https:// URL"
+                "'{shown}' is not an http:// or https:// URL"
             )));
         }
         if uri.query().is_some() {
             return Err(Error::Invalid(format!(
-                "the base URL '{base}' must not have a query"
+                "the base URL '{shown}' must not have a query"
             )));
         }
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -89,6 +90,11 @@ impl HttpTransport {
 
     pub(crate) fn url(&self, call: &Call) -> String {
         format!("{}{}", self.base, call.path_and_query())
+    }
+
+    /// Where `call` goes, for messages: the URL without its password.
+    pub(crate) fn shown_url(&self, call: &Call) -> String {
+        redact_url(&self.url(call))
     }
 
     /// A base URL ending in `/vtid` doubles the prefix of every route.
@@ -123,7 +129,10 @@ impl HttpTransport {
         }
         let mut req = req
             .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| Failure::Final(Error::Invalid(format!("cannot build {url}: {e}"))))?;
+            .map_err(|e| {
+                let shown = self.shown_url(call);
+                Failure::Final(Error::Invalid(format!("cannot build {shown}: {e}")))
+            })?;
         match &self.auth {
             HttpAuth::None => {}
             HttpAuth::Bearer(token) => {
@@ -155,5 +164,47 @@ impl HttpTransport {
             headers: parts.headers,
             body: bytes.to_vec(),
         })
+    }
+}
+
+/// `url` with the password of its user information replaced by `***`, for messages and
+/// logs: a URL is printed in errors and `-v` lines, and a password must not be.
+/// (`http://user:s3cret@host/x` shows as `http://user:***@host/x`.)
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let user = match authority[..at].split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None => authority[..at].to_owned(),
+    };
+    format!(
+        "{}{user}@{}",
+        &url[..scheme_end],
+        &url[scheme_end + at + 1..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_never_shown() {
+        assert_eq!(
+            redact_url("http://user:s3cret@host:8787/vtid"),
+            "http://user:***@host:8787/vtid"
+        );
+        assert_eq!(redact_url("https://a:b:c@h"), "https://a:***@h");
+        assert_eq!(redact_url("http://user@host/x"), "http://user@host/x");
+        assert_eq!(redact_url("http://host/x?u=a@b"), "http://host/x?u=a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 }

@@ -139,7 +139,7 @@ impl Transport {
     /// Where a call goes, for messages: the URL, or the function's name.
     pub fn target(&self, call: &Call) -> String {
         match self {
-            Transport::Http(t) => t.url(call),
+            Transport::Http(t) => t.shown_url(call),
             #[cfg(feature = "lambda")]
             Transport::Lambda(t) => t.target(call.op),
         }
