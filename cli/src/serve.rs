@@ -240,6 +240,13 @@ async fn handle(server: &Server, req: hyper::Request<Incoming>) -> hyper::Respon
         Ok(c) => c,
         Err(res) => return whole(*res),
     };
+    if claims.is_none() && matches!(auth.as_ref(), LocalAuth::Verify(_)) && has_body(&parts) {
+        // No identity: every route that reads a body answers 401 (or its 404/405) before
+        // it would, so the body is not waited for: a stranger holds no connection by
+        // trickling one. Its connection closes with the answer, the body unread.
+        let request = lambda_request(parts, Bytes::new(), None);
+        return whole(closing(api::route(app, request).await));
+    }
     let read = Limited::new(body, MAX_BATCH_BODY_BYTES).collect();
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Ok(Ok(b)) => b.to_bytes(),
@@ -301,6 +308,15 @@ fn check_head(parts: &http::request::Parts) -> Result<(), ApiError> {
         return Err(ApiError::PayloadTooLarge(MAX_BATCH_BODY_BYTES));
     }
     Ok(())
+}
+
+/// Whether the request has a body to read (a `Content-Length` above 0, or chunks).
+fn has_body(parts: &http::request::Parts) -> bool {
+    parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// The claims the request context will carry: the fixed local identity, or the verified

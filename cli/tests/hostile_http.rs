@@ -550,3 +550,32 @@ fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
     );
     assert_eq!(answer.status, 201, "with tokens: {answer:?}");
 }
+
+/// On a token server a caller with no token is answered 401 from the request head: its
+/// body is not waited for, so a stranger cannot hold connections by trickling bodies.
+#[test]
+fn a_caller_without_a_token_is_refused_before_its_body_is_read() {
+    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let mut s = server.connect();
+    // The head promises a body that never comes.
+    s.write_all(
+        b"POST /vtid/create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let answer = Answer::parse(&out);
+    answer.refused(401, "unauthenticated");
+    assert!(answer.head.contains("connection: close"), "{answer:?}");
+    // The same with a token is served as before.
+    let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    let answer = server.call(
+        "POST",
+        "/vtid/create",
+        &[("Authorization", &admin)],
+        &rec("acme"),
+    );
+    assert_eq!(answer.status, 201, "{answer:?}");
+    assert_eq!(count(&server, &[("Authorization", &admin)]), 1);
+}
