@@ -17,7 +17,8 @@ use crate::{Client, Error};
 /// The server sends at least a comment every 15 s; this much silence means the
 /// connection is gone even if no one said so.
 const SILENCE: Duration = Duration::from_secs(45);
-/// The longest line kept: a ledger event is a few hundred bytes.
+/// The longest line, and the most `data` one event may gather over its lines: a ledger
+/// event is a few hundred bytes, and a stream that sends more is not the ledger's.
 const MAX_LINE: usize = 1 << 20;
 
 /// One event of the stream.
@@ -58,7 +59,7 @@ impl Parser {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                self.line_done(&String::from_utf8_lossy(&line), out);
+                self.line_done(&String::from_utf8_lossy(&line), out)?;
             } else {
                 if self.line.len() >= MAX_LINE {
                     return Err(Error::Invalid(format!(
@@ -71,7 +72,7 @@ impl Parser {
         Ok(())
     }
 
-    fn line_done(&mut self, line: &str, out: &mut VecDeque<Event>) {
+    fn line_done(&mut self, line: &str, out: &mut VecDeque<Event>) -> Result<(), Error> {
         if line.is_empty() {
             let event = std::mem::take(&mut self.event);
             if std::mem::take(&mut self.has_data) {
@@ -87,10 +88,10 @@ impl Parser {
                     data,
                 });
             }
-            return;
+            return Ok(());
         }
         if line.starts_with(':') {
-            return; // a comment: the heartbeat
+            return Ok(()); // a comment: the heartbeat
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
@@ -99,6 +100,11 @@ impl Parser {
         match field {
             "event" => self.event = value.to_owned(),
             "data" => {
+                if self.data.len() + value.len() >= MAX_LINE {
+                    return Err(Error::Invalid(format!(
+                        "an event stream event holds more than {MAX_LINE} bytes of data"
+                    )));
+                }
                 self.data.push_str(value);
                 self.data.push('\n');
                 self.has_data = true;
@@ -109,6 +115,7 @@ impl Parser {
             }
             _ => {}
         }
+        Ok(())
     }
 
     pub fn last_event_id(&self) -> Option<&str> {
@@ -308,5 +315,23 @@ mod tests {
         let mut out = VecDeque::new();
         let big = vec![b'x'; MAX_LINE + 1];
         assert!(p.push(&big, &mut out).is_err());
+    }
+
+    #[test]
+    fn an_endless_event_is_refused_however_its_lines_are_cut() {
+        let mut p = Parser::new(None);
+        let mut out = VecDeque::new();
+        let line = format!("data: {}\n", "x".repeat(512 * 1024));
+        assert!(p.push(line.as_bytes(), &mut out).is_ok());
+        let second = p.push(line.as_bytes(), &mut out);
+        assert!(second.is_err(), "two half-MiB lines of one event");
+        assert!(out.is_empty());
+        // Events under the cap, each ended by a blank line, are fine however many.
+        let mut p = Parser::new(None);
+        for _ in 0..4 {
+            let event = format!("data: {}\n\n", "x".repeat(512 * 1024));
+            assert!(p.push(event.as_bytes(), &mut out).is_ok());
+        }
+        assert_eq!(out.len(), 4);
     }
 }
