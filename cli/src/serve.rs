@@ -192,7 +192,9 @@ async fn answer_busy(stream: TcpStream) {
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let noted = noted.clone();
         async move {
-            let err = ApiError::Unavailable("the connection cap is reached".into());
+            let err = ApiError::Full(
+                "this server is serving as many connections as it takes; retry shortly".into(),
+            );
             let mut res = to_hyper(
                 api::error_response(&err),
                 req.method() == http::Method::HEAD,

@@ -579,3 +579,61 @@ fn a_caller_without_a_token_is_refused_before_its_body_is_read() {
     assert_eq!(answer.status, 201, "{answer:?}");
     assert_eq!(count(&server, &[("Authorization", &admin)]), 1);
 }
+
+/// Opens `GET /vtid/events` with `auth` and reads the answer's head; the connection stays
+/// open for a stream.
+fn open_stream(server: &Server, auth: &str) -> (TcpStream, String) {
+    let mut s = server.connect();
+    let req =
+        format!("GET /vtid/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).to_lowercase())
+}
+
+/// One caller holds at most four event streams, and the refusal says what is full; an
+/// admin still gets one; and a stream ends when its caller's token expires, not ten
+/// minutes later.
+#[test]
+fn one_caller_cannot_hold_every_event_stream_and_a_stream_ends_with_its_token() {
+    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let user = bearer(json!({"sub": "bob", "tenant": "globex", "exp": in_an_hour()}));
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let (s, head) = open_stream(&server, &user);
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            s
+        })
+        .collect();
+    let (mut s, head) = open_stream(&server, &user);
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    let mut body = Vec::new();
+    let _ = s.read_to_end(&mut body);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("4 event streams open")),
+        "says what is full, not that the store failed: {body}"
+    );
+    let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    let (_admin_stream, head) = open_stream(&server, &admin);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    drop(held);
+
+    let soon = chrono::Utc::now().timestamp() + 2;
+    let short = bearer(json!({"sub": "carol", "tenant": "acme", "exp": soon}));
+    let (mut s, head) = open_stream(&server, &short);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert!(
+        closed_by_server(&mut s),
+        "the stream ended when its token expired"
+    );
+}

@@ -217,6 +217,10 @@ pub enum ApiError {
     /// text is the cause, for the log only.
     #[error("the ledger's store did not answer in time or is failing; retry shortly")]
     Unavailable(String),
+    /// The server is serving as much of something as it takes (connections, event
+    /// streams): 503 `unavailable` with `Retry-After`, and a sentence that says what.
+    #[error("{0}")]
+    Full(String),
     /// A bug. The text is the cause, for the log only.
     #[error("an internal error occurred; it has been logged")]
     Internal(String),
@@ -245,7 +249,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -271,7 +275,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UriTooLong(_) => "uri_too_long",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Full(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -339,7 +343,9 @@ impl ApiError {
     /// Seconds a caller should wait before trying again, for the answers worth retrying.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            ApiError::Unavailable(_) | ApiError::IdempotencyInProgress => Some(RETRY_AFTER_SECONDS),
+            ApiError::Unavailable(_) | ApiError::Full(_) | ApiError::IdempotencyInProgress => {
+                Some(RETRY_AFTER_SECONDS)
+            }
             _ => None,
         }
     }

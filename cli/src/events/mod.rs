@@ -24,6 +24,8 @@ pub struct Feed {
     store: SqliteStore,
     newest: watch::Receiver<u64>,
     streams: Arc<Semaphore>,
+    /// Streams open per caller (`sub`), so that one caller cannot hold them all.
+    by_caller: sse::PerCaller,
 }
 
 impl Feed {
@@ -60,6 +62,7 @@ impl Feed {
             store,
             newest,
             streams: Arc::new(Semaphore::new(sse::MAX_STREAMS)),
+            by_caller: sse::PerCaller::default(),
         })
     }
 

@@ -4,13 +4,20 @@
 //! nothing repeated. Without it the stream starts at the newest event.
 //!
 //! A stream is not an API request: it runs outside the request deadline, and is bounded
-//! otherwise: at most [`MAX_STREAMS`] at once, a comment every [`HEARTBEAT`] (so a
-//! vanished client is noticed), and an end after [`LIFETIME`] (the client reconnects with
-//! `Last-Event-ID`, and a token is checked again). Filters are the list's, parsed by
-//! the same code, and match the record as each change left it.
+//! otherwise, whatever its reader does: at most [`MAX_STREAMS`] at once and
+//! [`MAX_STREAMS_PER_CALLER`] per caller other than an admin (503 saying which is full),
+//! a comment every
+//! [`HEARTBEAT`] (so a vanished client is noticed), an end after [`LIFETIME`] or when
+//! the caller's token expires, whichever comes first (the client reconnects with
+//! `Last-Event-ID`, and its token is checked again), and an end when a reader takes no
+//! frame for [`SEND_TIMEOUT`] (a reader that never reads holds nothing for long).
+//! Filters are the list's, parsed by the same code, and match the record as each change
+//! left it.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,11 +25,12 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Frame};
-use lambda_http::Request;
+use lambda_http::{Request, RequestExt};
 use shared::App;
 use shared::api::{self, error_response};
 use shared::error::ApiError;
 use shared::events::event_matches;
+use shared::identity::Role;
 use shared::store::ListQuery;
 use shared::store::sqlite::outbox::StoredEvent;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -32,6 +40,10 @@ use super::Feed;
 pub const PATH: &str = "/vtid/events";
 /// Streams served at once; one more is 503 with `Retry-After`.
 pub const MAX_STREAMS: usize = 32;
+/// Streams one caller (`sub`) may hold at once: a page and a few `vtid watch`es.
+pub const MAX_STREAMS_PER_CALLER: usize = 4;
+/// The longest a stream waits for its reader to take a frame before it ends.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// A comment line this often keeps proxies from closing an idle stream and tells the
 /// server when the client has gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -66,9 +78,9 @@ pub async fn serve(
     }
     let call = api::Call::new(app, &req);
     let opened = call.outcome(open(app, feed, &req)).await;
-    let (feed, query, from, permit) = opened.map_err(|e| error_response(&e))?;
+    let opened = opened.map_err(|e| error_response(&e))?;
     let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(pump(feed, query, from, tx, permit));
+    tokio::spawn(pump(opened, tx));
     let mut res = hyper::Response::new(Receiver(rx).boxed());
     let headers = res.headers_mut();
     headers.insert(
@@ -85,13 +97,18 @@ pub async fn serve(
     Ok(res)
 }
 
-/// Everything a stream needs before its first byte: the caller, the filters, where to
-/// start, and a place among the streams.
-async fn open(
-    app: &App,
-    feed: Option<&Feed>,
-    req: &Request,
-) -> Result<(Feed, ListQuery, u64, OwnedSemaphorePermit), ApiError> {
+/// Everything a stream needs before its first byte: the caller's filters, where to
+/// start, when to end, and its places among the streams.
+struct Opened {
+    feed: Feed,
+    query: ListQuery,
+    from: u64,
+    end: tokio::time::Instant,
+    _place: OwnedSemaphorePermit,
+    _caller_place: Option<CallerPlace>,
+}
+
+async fn open(app: &App, feed: Option<&Feed>, req: &Request) -> Result<Opened, ApiError> {
     let caller = app.identity.caller(req)?;
     let query = api::filters_only(app, &caller, req)?;
     let Some(feed) = feed else {
@@ -112,10 +129,83 @@ async fn open(
         Some(p) => p,
         None => newest,
     };
-    let permit = feed.streams.clone().try_acquire_owned().map_err(|_| {
-        ApiError::Unavailable(format!("{MAX_STREAMS} event streams are open already"))
+    // The admin (also `vtid serve`'s fixed local identity, every tab and `vtid watch`
+    // of one person) is held only to the total.
+    let caller_place = match caller.role {
+        Role::Admin => None,
+        Role::Service | Role::User => Some(feed.by_caller.take(&caller.name)?),
+    };
+    let place = feed.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Full(format!(
+            "{MAX_STREAMS} event streams are open already, the most this server serves; retry shortly"
+        ))
     })?;
-    Ok((feed.clone(), query, from, permit))
+    let lasts = token_lifetime(req).map_or(LIFETIME, |t| t.min(LIFETIME));
+    Ok(Opened {
+        feed: feed.clone(),
+        query,
+        from,
+        end: tokio::time::Instant::now() + lasts,
+        _place: place,
+        _caller_place: caller_place,
+    })
+}
+
+/// Streams open per caller.
+#[derive(Clone, Default)]
+pub struct PerCaller(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One caller's place among the streams, given back when the stream ends.
+struct CallerPlace {
+    open: PerCaller,
+    caller: String,
+}
+
+impl PerCaller {
+    fn take(&self, caller: &str) -> Result<CallerPlace, ApiError> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(caller.to_owned()).or_default();
+        if *n >= MAX_STREAMS_PER_CALLER {
+            return Err(ApiError::Full(format!(
+                "this caller has {MAX_STREAMS_PER_CALLER} event streams open already, the most \
+                 one caller may hold; close one, or retry once one has ended"
+            )));
+        }
+        *n += 1;
+        Ok(CallerPlace {
+            open: self.clone(),
+            caller: caller.to_owned(),
+        })
+    }
+}
+
+impl Drop for CallerPlace {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// How long the caller's token still holds (`exp`), when it says: a stream ends then,
+/// as a request sent then would be refused.
+fn token_lifetime(req: &Request) -> Option<Duration> {
+    let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+    else {
+        return None;
+    };
+    let exp = ctx.authorizer.as_ref()?.fields.get("exp")?.as_f64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(Duration::from_secs_f64(
+        (exp - now).clamp(0.0, LIFETIME.as_secs_f64()),
+    ))
 }
 
 /// `Last-Event-ID`: an outbox position, sent once; 0 means from the first event.
@@ -155,24 +245,25 @@ fn frame(e: &StoredEvent) -> Bytes {
 }
 
 /// Sends every matching event after `position`, then waits for newer ones, until the
-/// client goes or the stream's lifetime ends.
-async fn pump(
-    feed: Feed,
-    query: ListQuery,
-    mut position: u64,
-    tx: mpsc::Sender<Bytes>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let end = tokio::time::Instant::now() + LIFETIME;
+/// client goes, stops reading for [`SEND_TIMEOUT`], or the stream's end comes.
+async fn pump(opened: Opened, tx: mpsc::Sender<Bytes>) {
+    // The places are held until the pump ends, whatever the connection does then.
+    let Opened {
+        feed,
+        query,
+        from: mut position,
+        end,
+        _place,
+        _caller_place,
+    } = opened;
     let mut newest = feed.newest();
-    if tx
-        .send(Bytes::from(format!("retry: {RETRY_MS}\n\n")))
-        .await
-        .is_err()
-    {
+    if !send(&tx, Bytes::from(format!("retry: {RETRY_MS}\n\n")), end).await {
         return;
     }
     loop {
+        if tokio::time::Instant::now() >= end {
+            return;
+        }
         newest.borrow_and_update();
         let events = match feed.store().events_after(position, BATCH).await {
             Ok(events) => events,
@@ -184,7 +275,7 @@ async fn pump(
         };
         if !events.is_empty() {
             for e in &events {
-                if event_matches(&query, &e.body) && tx.send(frame(e)).await.is_err() {
+                if event_matches(&query, &e.body) && !send(&tx, frame(e), end).await {
                     return;
                 }
                 position = e.position;
@@ -194,7 +285,7 @@ async fn pump(
         tokio::select! {
             changed = newest.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(HEARTBEAT) => {
-                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                if !send(&tx, Bytes::from_static(b": keep-alive\n\n"), end).await {
                     return;
                 }
             }
@@ -202,6 +293,16 @@ async fn pump(
             _ = tokio::time::sleep_until(end) => return,
         }
     }
+}
+
+/// Hands `frame` to the reader: false when the reader is gone, takes nothing for
+/// [`SEND_TIMEOUT`], or the stream's end comes first.
+async fn send(tx: &mpsc::Sender<Bytes>, frame: Bytes, end: tokio::time::Instant) -> bool {
+    let by = end.min(tokio::time::Instant::now() + SEND_TIMEOUT);
+    matches!(
+        tokio::time::timeout_at(by, tx.send(frame)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The response body: frames as the pump sends them; it ends when the pump does.
