@@ -439,7 +439,46 @@ async fn json_answers_forbid_sniffing(kind: Kind) {
     }
 }
 
+/// A tenant-scoped list walks the caller's own tenant: thousands of another tenant's
+/// records that match its other filter, more than one page may read, are neither read
+/// nor hinted at (a short page with a cursor positioned at one of them, or an answer
+/// slower than for a filter that matches nothing), and the caller's one match is found.
+async fn a_scoped_list_reads_nothing_of_another_tenant(kind: Kind) {
+    let api = Api::with_identity(kind, scoped())
+        .await
+        .on_private_server()
+        .await;
+    let year = shared::timestamp::Timestamp::now().year();
+    let now = shared::timestamp::Timestamp::now();
+    let assigned = |tenant: &str| {
+        vtid_tests::draft(
+            &json!({"taskFamily": "f", "taskType": "t", "description": "d",
+                                  "tenant": tenant, "assignedTo": "bob"}),
+        )
+    };
+    let number = |seq: u32| shared::vtid::Vtid::new(year, seq).expect("a VTID");
+    let mut seeded = vec![assigned("acme").into_record(number(1), "seed", now)];
+    let theirs = assigned("globex");
+    let beyond_one_page = shared::store::limits::LIST.rows as u32 + 100;
+    for seq in 2..=beyond_one_page + 1 {
+        seeded.push(theirs.clone().into_record(number(seq), "seed", now));
+    }
+    api.seed(seeded).await;
+    let res = api
+        .send(Req::new("GET", "/vtid/list?assignedTo=bob&limit=5").who(Who::user("acme")))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.raw);
+    assert_eq!(res.body["count"], 1, "{}", res.raw);
+    assert_eq!(res.body["data"][0]["vtid"], number(1).to_string());
+    assert_eq!(
+        res.body["nextCursor"],
+        Value::Null,
+        "no cursor into another tenant's records"
+    );
+}
+
 on_both_stores!(
+    a_scoped_list_reads_nothing_of_another_tenant,
     json_answers_forbid_sniffing,
     unknown_keys_get_a_small_answer,
     duplicate_keys_are_refused_by_name,

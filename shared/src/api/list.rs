@@ -35,7 +35,7 @@ pub async fn list(app: &App, req: Request) -> Response<Body> {
 async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let (mut query, cursor_text) = parse(req, Paging::Yes)?;
-    scope_to_caller(app, &caller, &mut query.filters)?;
+    scope_to_caller(app, &caller, &mut query)?;
     let bound_to = filters_fingerprint(&query);
     let key = app.cursor_key.bytes().await?;
     if let Some(c) = cursor_text {
@@ -56,14 +56,16 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// filters records as the list does (`GET /vtid/events`) accepts.
 pub fn filters_only(app: &App, caller: &Caller, req: &Request) -> Result<ListQuery, ApiError> {
     let (mut query, _) = parse(req, Paging::No)?;
-    scope_to_caller(app, caller, &mut query.filters)?;
+    scope_to_caller(app, caller, &mut query)?;
     Ok(query)
 }
 
 /// With tenant-scoped reads, a caller without a privileged role reads only its own
 /// tenant: a list naming another one, or a caller with none, is 403.
-fn scope_to_caller(app: &App, caller: &Caller, filters: &mut Filters) -> Result<(), ApiError> {
+fn scope_to_caller(app: &App, caller: &Caller, query: &mut ListQuery) -> Result<(), ApiError> {
+    let filters = &mut query.filters;
     if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
+        query.tenant_scoped = true;
         match (&filters.tenant, &caller.tenant) {
             (_, None) => {
                 return Err(ApiError::Forbidden(
@@ -215,6 +217,7 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
     Ok((
         ListQuery {
             filters,
+            tenant_scoped: false,
             include_test,
             limit,
             after: None,

@@ -41,6 +41,7 @@ mod tests {
     fn query(filters: Filters, include_test: bool) -> ListQuery {
         ListQuery {
             filters,
+            tenant_scoped: false,
             include_test,
             limit: 1,
             after: None,

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use audit::{Audit, MAX_LISTED_MISSING, Void, VoidCause, skipped_ranges};
-pub use plan::{number_drafts, plan_update};
+pub use plan::{Dimension, list_dimensions, number_drafts, plan_update};
 
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Detail};
@@ -87,6 +87,9 @@ pub struct Filters {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub filters: Filters,
+    /// The tenant filter is the caller's read scope (not a filter it chose): the list
+    /// reads that tenant's records only (see [`list_dimensions`]).
+    pub tenant_scoped: bool,
     pub include_test: bool,
     pub limit: usize,
     /// Continue strictly below this VTID (newest first).

@@ -12,7 +12,7 @@ use super::item::{DOC, Item, doc, get_n, n, s};
 use crate::record::Record;
 use crate::store::limits::{self, LIST};
 use crate::store::schema::{self, Index, ORD};
-use crate::store::{Audit, ListQuery, Page, StoreError};
+use crate::store::{Audit, ListQuery, Page, StoreError, list_dimensions};
 use crate::vtid::Vtid;
 
 /// One index query newest first (or oldest first), page by page.
@@ -156,28 +156,16 @@ impl DynamoStore {
     }
 }
 
-/// The query a list runs: the given filter assumed most selective picks the index
-/// (`parentVtid`, `assignedTo`, `taskFamily`, `tenant`, `status`; else `byAll`), `year`
+/// The query a list runs: the first of [`list_dimensions`] picks the index (else
+/// `byAll`), `year`
 /// and the cursor narrow the key range, the other filters are a filter expression. Every
 /// value is an expression attribute value, never text of the expression.
 fn list_query(query: &ListQuery) -> IndexQuery {
     let f = &query.filters;
-    let mut dims: Vec<(&str, String)> = Vec::new();
-    if let Some(v) = f.parent_vtid {
-        dims.push(("parentVtid", v.to_string()));
-    }
-    if let Some(v) = &f.assigned_to {
-        dims.push(("assignedTo", v.clone()));
-    }
-    if let Some(v) = &f.task_family {
-        dims.push(("taskFamily", v.clone()));
-    }
-    if let Some(v) = &f.tenant {
-        dims.push(("tenant", v.clone()));
-    }
-    if let Some(v) = f.status {
-        dims.push(("status", v.as_str().to_owned()));
-    }
+    let dims: Vec<(&str, String)> = list_dimensions(query)
+        .into_iter()
+        .map(|(d, v)| (d.attribute(), v))
+        .collect();
     let (index, partition_value) = match dims.first() {
         Some((attr, v)) => (schema::index(attr), v.clone()),
         None => (

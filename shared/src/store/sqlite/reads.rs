@@ -7,33 +7,23 @@ use super::{db, from_json, internal};
 use crate::record::HistoryEntry;
 use crate::store::audit::{Void, VoidCause};
 use crate::store::limits::LIST;
-use crate::store::{Audit, HistoryPage, HistoryQuery, ListQuery, Page, StoreError};
+use crate::store::{
+    Audit, HistoryPage, HistoryQuery, ListQuery, Page, StoreError, list_dimensions,
+};
 use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
 
-/// One list page. Like DynamoDB's query, it walks one index (the given filter assumed
-/// most selective; the primary key when none) newest first, tests the other filters on
+/// One list page. Like DynamoDB's query, it walks one index (the first of
+/// [`list_dimensions`]; the primary key when none) newest first, tests the other filters on
 /// each row, and steps over at most [`LIST`]`.rows` rows: a filter that matches almost
 /// nothing costs a bounded read and returns a cursor where it stopped. Every value is a
 /// bound parameter: filters are data, never SQL text.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let f = &q.filters;
-    let mut dims: Vec<(&str, Sql)> = Vec::new();
-    if let Some(v) = f.parent_vtid {
-        dims.push(("parent_vtid", v.to_string().into()));
-    }
-    if let Some(v) = &f.assigned_to {
-        dims.push(("assigned_to", v.clone().into()));
-    }
-    if let Some(v) = &f.task_family {
-        dims.push(("task_family", v.clone().into()));
-    }
-    if let Some(v) = &f.tenant {
-        dims.push(("tenant", v.clone().into()));
-    }
-    if let Some(v) = f.status {
-        dims.push(("status", v.as_str().to_owned().into()));
-    }
+    let dims: Vec<(&str, Sql)> = list_dimensions(q)
+        .into_iter()
+        .map(|(d, v)| (d.column(), v.into()))
+        .collect();
     let mut hit = vec!["1".to_owned()];
     let mut hit_args: Vec<Sql> = Vec::new();
     for (column, v) in dims.iter().skip(1) {
