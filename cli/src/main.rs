@@ -15,6 +15,7 @@ use shared::identity::ReadScope;
 use vtid_cli::auth::{LocalAuth, Verifier};
 use vtid_cli::exit::{Exit, Fail};
 use vtid_cli::import::{self, Summary, Target};
+use vtid_cli::remote::terminal_safe;
 use vtid_cli::remote::{CLIENT_FLAGS, Remote, RemoteCommand};
 use vtid_cli::store_args::StoreArgs;
 
@@ -224,11 +225,12 @@ fn report(fail: Fail, json_errors: bool) -> ExitCode {
     let text = match &fail {
         Fail::Closed => return ExitCode::SUCCESS,
         Fail::Client(e) if json_errors => e.to_json().to_string(),
-        Fail::Client(e) => format!("vtid: {e}"),
+        // A message may quote what the server sent.
+        Fail::Client(e) => format!("vtid: {}", terminal_safe(&e.to_string())),
         Fail::Exit { code, message, .. } if json_errors => {
             json!({"ok": false, "error": message, "code": code, "details": []}).to_string()
         }
-        Fail::Exit { message, .. } => format!("vtid: {message}"),
+        Fail::Exit { message, .. } => format!("vtid: {}", terminal_safe(message)),
     };
     say(&text);
     fail.exit().into()

@@ -128,7 +128,7 @@ pub async fn run(remote: &Remote, args: WatchArgs) -> Result<(), Fail> {
                         let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
                         json!({"id": e.id, "event": e.event, "data": data}).to_string()
                     } else {
-                        readable(&e)
+                        crate::remote::terminal_safe(&readable(&e)).into_owned()
                     };
                     // A closed stdout (`vtid watch | head`) ends the command quietly.
                     if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {

@@ -700,3 +700,48 @@ fn import_cannot_go_to_the_wrong_place() {
     let (_, list) = server.call("GET", "/vtid/list?year=2025", None, &[]);
     assert_eq!(list["count"], 1);
 }
+
+/// What a server sends never reaches the terminal as control characters: a child whose
+/// description holds a carriage return, a fake `[complete]` line and a right-to-left
+/// override shows as one literal line in `tree`; `get --field` into a pipe stays raw for
+/// scripts.
+#[test]
+fn text_from_the_ledger_is_printed_literally() {
+    let (_server, _dir, url) = ledger(&[]);
+    let parent = create(&url, &[]);
+    let fake = "ok\r  VTID-2026-9999 [complete] all good\u{202e}";
+    let (code, child, err) = vtid_cmd(
+        &url,
+        &[
+            "create",
+            "--family",
+            "deploy",
+            "--type",
+            "step",
+            "--tenant",
+            "acme",
+            "--parent",
+            &parent,
+            "--description",
+            fake,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = vtid_cmd(&url, &["tree", &parent]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains(['\r', '\u{202e}']),
+        "control characters reached the terminal: {out:?}"
+    );
+    assert!(
+        out.contains(r"ok\r  VTID-2026-9999 [complete] all good\u{202e}"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "one line a record: {out}");
+    let (code, raw, err) = vtid_cmd(&url, &["get", &child, "--field", "description"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        raw.contains('\r'),
+        "a pipe gets the value as stored: {raw:?}"
+    );
+}

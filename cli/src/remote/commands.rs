@@ -98,7 +98,15 @@ async fn command_body(
         RemoteCommand::Get { vtid, field } => {
             let record = client.get(&vtid).await?;
             match field {
-                Some(f) => out.line(&output::field(&record, &f)?)?,
+                // Raw for a script that reads it; literal on a terminal.
+                Some(f) => {
+                    let value = output::field(&record, &f)?;
+                    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                        out.line(&output::terminal_safe(&value))?
+                    } else {
+                        out.line(&value)?
+                    }
+                }
                 None => out.line(&output::json(&record))?,
             }
         }
@@ -257,10 +265,11 @@ async fn print_tree(
 ) -> Result<(), Fail> {
     let label = record.title.as_deref().unwrap_or(&record.description);
     out.line(&format!(
-        "{}{} [{}] {label}",
+        "{}{} [{}] {}",
         "  ".repeat(depth),
         record.vtid,
-        record.status
+        record.status,
+        output::terminal_safe(label)
     ))?;
     // Parents are checked on create, so a cycle cannot form; the bound is for safety.
     if depth >= 32 {

@@ -6,6 +6,8 @@
 mod commands;
 mod connect;
 mod output;
+
+pub use output::terminal_safe;
 mod wait;
 
 use std::path::PathBuf;

@@ -149,6 +149,31 @@ fn table_row(cells: &[String; 7], widths: &[usize; 7]) -> String {
     padded.join("  ").trim_end().to_owned()
 }
 
+/// `text` as a terminal shows it literally: control characters (ESC, BEL, CR, line
+/// breaks, C1) and the characters that reorder a line (bidirectional overrides and
+/// isolates) written as escapes (`\r`, `\u{1b}`, `\u{202e}`), so that nothing a
+/// server sent can move the cursor, recolour, hide or fake a line, or make a link.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => safe.push_str("\\n"),
+            '\r' => safe.push_str("\\r"),
+            '\t' => safe.push_str("\\t"),
+            c if unsafe_char(c) => safe.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => safe.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(safe)
+}
+
 /// A cell on one line and at most [`MAX_CELL`] characters.
 fn one_line(text: &str) -> String {
     let flat: String = text
@@ -200,6 +225,21 @@ pub fn field(record: &Record, path: &str) -> Result<String, Fail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_a_server_sends_reaches_the_terminal_as_control() {
+        assert_eq!(terminal_safe("plain text, é"), "plain text, é");
+        assert_eq!(
+            terminal_safe("ok\rVTID-2026-0002 [complete] fake"),
+            "ok\\rVTID-2026-0002 [complete] fake"
+        );
+        assert_eq!(terminal_safe("\u{1b}[31mred\u{7}"), "\\u{1b}[31mred\\u{7}");
+        assert_eq!(terminal_safe("a\u{202e}b\nc"), "a\\u{202e}b\\nc");
+        assert_eq!(
+            terminal_safe("\u{1b}]8;;http://x\u{1b}\\link"),
+            "\\u{1b}]8;;http://x\\u{1b}\\link"
+        );
+    }
 
     #[test]
     fn csv_quotes_what_needs_it() {
