@@ -80,7 +80,31 @@ async fn one_idempotency_key_from_many_callers_creates_once(api: Api) {
     assert_eq!(list.body["count"], 1);
 }
 
+/// A batch of several tenants' items keeps its key apart from each tenant's own: the
+/// same key on a batch of its first item's tenant alone is another request, not a
+/// conflict; and the mixed batch replays as itself.
+async fn a_mixed_batch_keeps_its_key_apart_from_each_tenants(api: Api) {
+    let item = |tenant: &str| {
+        let mut b = body("f");
+        b["tenant"] = json!(tenant);
+        b
+    };
+    let batch = |items: Vec<Value>| {
+        Req::new("POST", "/vtid/batch")
+            .header("Idempotency-Key", "nightly")
+            .json(json!({"items": items}))
+    };
+    let mixed = api.send(batch(vec![item("globex"), item("acme")])).await;
+    assert_eq!(mixed.status, 201, "{}", mixed.raw);
+    let alone = api.send(batch(vec![item("globex")])).await;
+    assert_eq!(alone.status, 201, "another request: {}", alone.raw);
+    let again = api.send(batch(vec![item("globex"), item("acme")])).await;
+    assert_eq!(again.status, 200, "{}", again.raw);
+    assert_eq!(again.body["data"], mixed.body["data"]);
+}
+
 on_both_stores!(
+    a_mixed_batch_keeps_its_key_apart_from_each_tenants,
     idempotency_key_replays_and_conflicts,
     one_idempotency_key_from_many_callers_creates_once,
 );

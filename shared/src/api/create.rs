@@ -140,6 +140,24 @@ async fn batch_inner(
     Ok(replayed(res, outcome.replayed))
 }
 
+/// The tenant an idempotency key belongs to: the caller's; for a caller without one,
+/// the body's. A batch whose items name several tenants belongs to all of them, as one
+/// name no tenant can have (`+` and a hash of the sorted names), not to its first
+/// item's tenant, whose own batches would then share its keys.
+fn key_scope(caller: &Caller, drafts: &[Draft]) -> String {
+    if let Some(own) = &caller.tenant {
+        return own.clone();
+    }
+    let mut tenants: Vec<&str> = drafts.iter().map(|d| d.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    match tenants.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        several => format!("+{}", &super::fingerprint("tenants", &json!(several))[..32]),
+    }
+}
+
 fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
     let Value::Object(map) = body else {
         return Err(ApiError::invalid_payload(
@@ -199,12 +217,7 @@ async fn store_create(
     fingerprint: String,
     deadline: Deadline,
 ) -> Result<CreateOutcome, ApiError> {
-    // Keys belong to the caller's tenant; a caller without one uses the body's.
-    let scope = caller
-        .tenant
-        .clone()
-        .or_else(|| drafts.first().map(|d| d.tenant.clone()))
-        .unwrap_or_default();
+    let scope = key_scope(caller, &drafts);
     let idempotency = key.map(|key| IdempotencyKey {
         scope,
         key,
