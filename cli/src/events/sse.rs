@@ -121,7 +121,7 @@ async fn open(app: &App, feed: Option<&Feed>, req: &Request) -> Result<Opened, A
     let newest = feed.store().last_event().await?;
     let from = match last_event_id(req)? {
         Some(p) if p > newest => {
-            return Err(ApiError::invalid_payload(
+            return Err(ApiError::invalid_header(
                 "Last-Event-ID",
                 format!("is past the newest event ({newest}): is this the same ledger?"),
             ));
@@ -214,7 +214,8 @@ fn last_event_id(req: &Request) -> Result<Option<u64>, ApiError> {
     let Some(value) = values.next() else {
         return Ok(None);
     };
-    let bad = |why: &str| ApiError::invalid_payload("Last-Event-ID", why.to_owned());
+    // A header, so the message names the header, not the body (the code is the same).
+    let bad = |why: &str| ApiError::invalid_header("Last-Event-ID", why.to_owned());
     if values.next().is_some() {
         return Err(bad("must be sent once"));
     }
@@ -346,6 +347,12 @@ mod tests {
         ] {
             let err = last_event_id(&req(bad)).unwrap_err();
             assert_eq!(err.code(), "invalid_payload", "{bad:?}");
+            assert!(
+                err.message()
+                    .starts_with("the Last-Event-ID header is not valid"),
+                "{bad:?}: {}",
+                err.message()
+            );
         }
     }
 }
