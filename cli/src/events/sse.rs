@@ -6,13 +6,12 @@
 //! A stream is not an API request: it runs outside the request deadline, and is bounded
 //! otherwise, whatever its reader does: at most [`MAX_STREAMS`] at once and
 //! [`MAX_STREAMS_PER_CALLER`] per caller other than an admin (503 saying which is full),
-//! a comment every
-//! [`HEARTBEAT`] (so a vanished client is noticed), an end after [`LIFETIME`] or when
-//! the caller's token expires, whichever comes first (the client reconnects with
-//! `Last-Event-ID`, and its token is checked again), and an end when a reader takes no
-//! frame for [`SEND_TIMEOUT`] (a reader that never reads holds nothing for long).
-//! Filters are the list's, parsed by the same code, and match the record as each change
-//! left it.
+//! a comment every [`HEARTBEAT`] (so a vanished client is noticed), an end after
+//! [`LIFETIME`] or when the caller's token expires, whichever comes first (the client
+//! reconnects with `Last-Event-ID`, and its token is checked again), and an end when a
+//! reader takes no frame for [`SEND_TIMEOUT`] (a reader that never reads holds nothing
+//! for long). Filters are the list's, parsed by the same code, and match the record as
+//! each change left it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -140,7 +139,7 @@ async fn open(app: &App, feed: Option<&Feed>, req: &Request) -> Result<Opened, A
             "{MAX_STREAMS} event streams are open already, the most this server serves; retry shortly"
         ))
     })?;
-    let lasts = token_lifetime(req).map_or(LIFETIME, |t| t.min(LIFETIME));
+    let lasts = token_lifetime(req).unwrap_or(LIFETIME);
     Ok(Opened {
         feed: feed.clone(),
         query,
@@ -191,8 +190,8 @@ impl Drop for CallerPlace {
     }
 }
 
-/// How long the caller's token still holds (`exp`), when it says: a stream ends then,
-/// as a request sent then would be refused.
+/// How long the caller's token still holds (`exp`), when it says, at most [`LIFETIME`]:
+/// a stream ends then, as a request sent then would be refused.
 fn token_lifetime(req: &Request) -> Option<Duration> {
     let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
     else {

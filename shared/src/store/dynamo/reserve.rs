@@ -9,11 +9,11 @@
 //! actions of each update against a token and an end apart, and an emulator's time per
 //! update grows faster than its actions (moto: 26 ms for 16 packed slots, 49 ms for 32,
 //! 83 ms for 48; 51 ms for 16 unpacked, 131 ms for 32 unpacked). Each reservation
-//! shifts the slots down by one and writes itself into
-//! `r0`, in the same update that moves `n`, so the counter item stays the same size
-//! forever (under 1 KB: one write unit). Every operand is read from the item as it was
-//! before the update, which is what DynamoDB does (and what an emulator that applies the
-//! actions in order also does, since each slot is read before it is overwritten).
+//! shifts the slots down by one and writes itself into `r0`, in the same update that
+//! moves `n`, so the counter item stays the same size forever (under 1 KB: one write
+//! unit). Every operand is read from the item as it was before the update, which is what
+//! DynamoDB does (and what an emulator that applies the actions in order also does,
+//! since each slot is read before it is overwritten).
 //!
 //! The update's condition is that no slot holds this reservation's token (no slot lies
 //! in `token * 10^12 ..= token * 10^12 + 10^12 - 1`). A fresh token always passes; a

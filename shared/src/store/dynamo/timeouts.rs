@@ -164,11 +164,15 @@ pub struct AdaptiveTimeouts {
     pub latency: Arc<Latency>,
 }
 
-/// When the attempt in flight was sent, and how long its answer took once it came.
-#[derive(Clone, Debug)]
-struct Sent {
-    at: Instant,
-    answered: Option<Duration>,
+/// Where the call's latest attempt stands.
+#[derive(Clone, Copy, Debug)]
+enum Sent {
+    /// Sent at this instant; no answer yet.
+    InFlight(Instant),
+    /// Its answer came after this long.
+    Answered(Duration),
+    /// Counted as timed out.
+    TimedOut,
 }
 
 impl Storable for Sent {
@@ -208,14 +212,9 @@ impl AdaptiveTimeouts {
 
     /// Counts the attempt in flight as timed out if it was sent and never answered, once.
     fn note_timeout(&self, cfg: &mut ConfigBag) {
-        if let Some(sent) = cfg.load::<Sent>().cloned()
-            && sent.answered.is_none()
-        {
+        if let Some(Sent::InFlight(_)) = cfg.load::<Sent>() {
             self.latency.timed_out(&operation(cfg));
-            cfg.interceptor_state().store_put(Sent {
-                answered: Some(sent.at.elapsed()),
-                ..sent
-            });
+            cfg.interceptor_state().store_put(Sent::TimedOut);
         }
     }
 }
@@ -258,10 +257,8 @@ impl Intercept for AdaptiveTimeouts {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(Sent {
-            at: Instant::now(),
-            answered: None,
-        });
+        cfg.interceptor_state()
+            .store_put(Sent::InFlight(Instant::now()));
         Ok(())
     }
 
@@ -283,11 +280,9 @@ impl Intercept for AdaptiveTimeouts {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(sent) = cfg.load::<Sent>().cloned() {
-            cfg.interceptor_state().store_put(Sent {
-                answered: Some(sent.at.elapsed()),
-                ..sent
-            });
+        if let Some(&Sent::InFlight(at)) = cfg.load::<Sent>() {
+            cfg.interceptor_state()
+                .store_put(Sent::Answered(at.elapsed()));
         }
         Ok(())
     }
@@ -299,7 +294,7 @@ impl Intercept for AdaptiveTimeouts {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let response = context.response();
-        if let Some(rtt) = cfg.load::<Sent>().and_then(|s| s.answered)
+        if let Some(&Sent::Answered(rtt)) = cfg.load::<Sent>()
             && measures_the_work(response.status().as_u16(), response.body().bytes())
         {
             self.latency.sample(&operation(cfg), rtt);
