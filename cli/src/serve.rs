@@ -171,11 +171,14 @@ struct Server {
 async fn serve_connection(http: &http1::Builder, stream: TcpStream, server: Server) {
     let answers = Answers::default();
     let noted = answers.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
         let (server, noted) = (server.clone(), noted.clone());
         async move {
+            // hyper writes no body for a HEAD, whatever the response holds (the page's
+            // files keep theirs, for Content-Length).
+            let head = req.method() == http::Method::HEAD;
             let res = handle(&server, req).await;
-            noted.note(body_len(&res));
+            noted.note(if head { 0 } else { body_len(&res) });
             Ok::<_, Infallible>(res)
         }
     });

@@ -226,6 +226,10 @@ fn malformed_and_oversized_requests_get_json_errors() {
             "{what}: {answer:?}"
         );
     }
+    // Raw UTF-8 in the target is read as its percent-encoded form would be, then checked.
+    server
+        .raw("GET /vtid/VTID-2026-00\u{e9} HTTP/1.1\r\nHost: localhost\r\n\r\n".as_bytes())
+        .refused(400, "invalid_vtid");
     // A body declared past the limit is answered at once, before any of it is sent.
     let mut s = server.connect();
     s.write_all(
@@ -636,4 +640,74 @@ fn one_caller_cannot_hold_every_event_stream_and_a_stream_ends_with_its_token() 
         closed_by_server(&mut s),
         "the stream ended when its token expired"
     );
+}
+
+/// Answers on one kept-alive connection stay whole after a HEAD of the page, whose head
+/// announces the file's length but whose body hyper never writes. Each answer is read
+/// while the connection stays open, as a client that reuses it would.
+#[test]
+fn answers_after_a_head_of_the_page_are_whole() {
+    let server = Server::start(&[]);
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for (method, path, status) in [
+        ("HEAD", "/index.html", 200),
+        ("HEAD", "/index.html", 200),
+        ("TRACE", "/ui/app.js", 405),
+        ("QUERY", "/ui/app.js", 405),
+        ("PUT", "/ui/app.js", 405),
+        ("GET", "/vtid/health", 200),
+        ("HEAD", "/vtid/list", 405),
+        ("GET", "/ui/app.css", 200),
+    ] {
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        // Read until the head and the body its Content-Length announces (none for HEAD).
+        let (head, body) = loop {
+            let n = s.read(&mut buf).unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: {e} after {:?}",
+                    String::from_utf8_lossy(&got)
+                )
+            });
+            assert!(
+                n > 0,
+                "{method} {path}: closed after {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+            let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+            let length: Option<usize> = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|n| n.trim().parse().ok());
+            let want = match (method, length) {
+                ("HEAD", _) => 0,
+                (_, Some(n)) => n,
+                (_, None) => panic!("{method} {path}: no Content-Length in {head}"),
+            };
+            if got.len() >= end + 4 + want {
+                assert_eq!(
+                    got.len(),
+                    end + 4 + want,
+                    "{method} {path}: bytes past the answer"
+                );
+                break (head, got[end + 4..].to_vec());
+            }
+        };
+        assert!(
+            head.starts_with(&format!("http/1.1 {status}")),
+            "{method} {path}: {head}"
+        );
+        if method != "HEAD" && (path.starts_with("/vtid") || status == 405) {
+            let json: Value = serde_json::from_slice(&body).expect("a whole JSON body");
+            assert!(json["ok"].is_boolean(), "{method} {path}: {json}");
+        }
+    }
 }
