@@ -125,7 +125,7 @@ impl Verifier {
                 let trimmed = secret.trim_ascii();
                 if trimmed != secret {
                     let raw = DecodingKey::from_secret(secret);
-                    if decode::<Value>(token, &raw, &validation).is_ok() {
+                    if verified(token, &raw, &validation, header.alg).is_ok() {
                         return checked_claims(token);
                     }
                 }
@@ -145,9 +145,40 @@ impl Verifier {
             }
             other => return Err(Refused(format!("algorithm {other:?} is not accepted"))),
         };
-        decode::<Value>(token, &key, &validation).map_err(|e| Refused(why_refused(e.kind())))?;
+        verified(token, &key, &validation, header.alg)?;
         checked_claims(token)
     }
+}
+
+/// The token's signature and registered claims checked by `jsonwebtoken`.
+fn verified(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+    alg: Algorithm,
+) -> Result<(), Refused> {
+    let Err(e) = decode::<Value>(token, key, validation) else {
+        return Ok(());
+    };
+    // jsonwebtoken's claim reader stops at a `sub` that is not a string and calls the
+    // whole token unreadable (401). Once the signature verifies, such a token goes on to
+    // the shared claim reader, which refuses it as a malformed identity (403), as API
+    // Gateway's path does.
+    let signed = || {
+        let (message, signature) = token.rsplit_once('.')?;
+        jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg).ok()
+    };
+    let odd_sub = || {
+        segment(token, 1, "claims")
+            .is_ok_and(|c| c.get("sub").is_some_and(|s| !s.is_string() && !s.is_null()))
+    };
+    if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Json(_))
+        && odd_sub()
+        && signed() == Some(true)
+    {
+        return Ok(());
+    }
+    Err(Refused(why_refused(e.kind())))
 }
 
 /// The reason, in the words API Gateway's JWT authorizer uses, for `WWW-Authenticate`.
@@ -400,6 +431,22 @@ mod tests {
         );
         assert!(v.verify(&format!("Bearer {dup}")).is_err());
         // The claims come back with their JSON types for the shared reader.
+        // A `sub` of another JSON type gets through to the shared reader (403 there),
+        // once signed with the key; signed with another, it is refused here (401).
+        for sub in [json!(["eve"]), json!({"n": "eve"}), json!(5)] {
+            let c = v.verify(&format!(
+                "Bearer {}",
+                token(json!({"sub": sub, "exp": in_an_hour()}))
+            ));
+            assert_eq!(c.unwrap()["sub"], sub);
+            let forged = encode(
+                &Header::new(Algorithm::HS256),
+                &json!({"sub": sub}),
+                &EncodingKey::from_secret(b"another secret of at least thirty-two bytes"),
+            )
+            .unwrap();
+            assert!(v.verify(&format!("Bearer {forged}")).is_err());
+        }
         let typed = token(json!({"sub": "a", "role": ["service"], "tenant": null}));
         let c = v.verify(&format!("Bearer {typed}")).unwrap();
         assert_eq!(

@@ -124,6 +124,22 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
             .0,
         200
     );
+    // A signed token whose `sub` is not a string is a malformed identity: 403, as on
+    // API Gateway's path and as the claim rules say.
+    for sub in [json!(["eve"]), json!({"name": "eve"}), json!(7)] {
+        let odd = hs256(json!({"sub": sub, "tenant": "acme", "exp": in_an_hour()}));
+        let (status, body) = server.call(
+            "GET",
+            "/vtid/list",
+            None,
+            &[("Authorization", &bearer(&odd))],
+        );
+        assert_eq!(
+            (status, &body["code"]),
+            (403, &json!("forbidden")),
+            "{sub}: {body}"
+        );
+    }
 
     let wrong_key = encode(
         &Header::new(Algorithm::HS256),
