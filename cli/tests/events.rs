@@ -242,6 +242,28 @@ fn event_id(e: &vtid_client::Event) -> String {
     body["metadata"]["eventId"].as_str().unwrap().to_owned()
 }
 
+/// An event as the client read it from the stream matches `SseEvent` of the API reference.
+fn documented_as_sse_event(e: &vtid_client::Event) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema = json!({
+        "$ref": "#/components/schemas/SseEvent",
+        "components": spec["components"],
+    });
+    let instance = json!({
+        "id": e.id,
+        "event": e.event,
+        "data": serde_json::from_str::<Value>(&e.data).unwrap(),
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|x| x.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{instance}: {errors:?}");
+    assert_eq!(instance["event"], instance["data"]["event"]);
+}
+
 #[tokio::test]
 async fn sse_resumes_after_last_event_id_with_no_gap_and_no_repeat() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,6 +288,9 @@ async fn sse_resumes_after_last_event_id_with_no_gap_and_no_repeat() {
     let last = take(&mut stream, 1).await;
 
     let all: Vec<_> = seen.iter().chain(&rest).chain(&last).collect();
+    for e in &all {
+        documented_as_sse_event(e);
+    }
     let positions: Vec<String> = all.iter().map(|e| e.id.clone().unwrap()).collect();
     assert_eq!(
         positions,
