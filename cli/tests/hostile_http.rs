@@ -642,6 +642,74 @@ fn one_caller_cannot_hold_every_event_stream_and_a_stream_ends_with_its_token() 
     );
 }
 
+/// A stream whose reader never reads gives its place back once a frame has waited
+/// `SEND_TIMEOUT` (30 s): four such streams of one caller, each with more events queued
+/// than the sockets hold, stop counting against it, while their connections stay open.
+#[test]
+fn streams_that_never_read_give_their_places_back() {
+    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
+    // About 2 KB an event (four-byte characters in every text field the event carries):
+    // 3,000 events are more than a loopback socket's buffers hold (4 MiB to send).
+    let wide = |n: usize| "\u{1F4E6}".repeat(n);
+    let item = json!({"taskFamily": wide(64), "taskType": wide(64), "title": wide(200),
+        "assignedTo": wide(128), "description": "d", "tenant": "globex"});
+    let batch = json!({"items": vec![item; 50]}).to_string();
+    for _ in 0..60 {
+        let res = server.call("POST", "/vtid/batch", &[("Authorization", &admin)], &batch);
+        assert_eq!(res.status, 201, "{res:?}");
+    }
+    let user = bearer(json!({"sub": "bob", "tenant": "globex", "exp": in_an_hour()}));
+    let open = |auth: &str| {
+        // A receive buffer of 1 KiB, set before connecting, so the window stays small.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(1024).unwrap();
+        socket
+            .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], server.port)).into())
+            .unwrap();
+        let mut s: TcpStream = socket.into();
+        let req = format!(
+            "GET /vtid/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\nLast-Event-ID: 0\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        (s, String::from_utf8_lossy(&head).to_lowercase())
+    };
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let (s, head) = open(&user);
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            s
+        })
+        .collect();
+    let (_, head) = open(&user);
+    assert!(
+        head.starts_with("http/1.1 503"),
+        "four streams held: {head}"
+    );
+    // The held streams never read again; their places come back within the send timeout
+    // (and well before the 10-minute lifetime).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let freed = loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let (_s, head) = open(&user);
+        if head.starts_with("http/1.1 200") {
+            break true;
+        }
+        assert!(head.starts_with("http/1.1 503"), "{head}");
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(freed, "a stream that never reads still holds its place");
+    drop(held);
+}
+
 /// Answers on one kept-alive connection stay whole after a HEAD of the page, whose head
 /// announces the file's length but whose body hyper never writes. Each answer is read
 /// while the connection stays open, as a client that reuses it would.
