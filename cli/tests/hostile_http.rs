@@ -587,9 +587,14 @@ fn a_caller_without_a_token_is_refused_before_its_body_is_read() {
 /// Opens `GET /vtid/events` with `auth` and reads the answer's head; the connection stays
 /// open for a stream.
 fn open_stream(server: &Server, auth: &str) -> (TcpStream, String) {
-    let mut s = server.connect();
-    let req =
-        format!("GET /vtid/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\n\r\n");
+    stream_on(server.connect(), auth, "")
+}
+
+/// Sends the events request with `auth` and `extra` headers on `s` and reads the head.
+fn stream_on(mut s: TcpStream, auth: &str, extra: &str) -> (TcpStream, String) {
+    let req = format!(
+        "GET /vtid/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\n{extra}\r\n"
+    );
     s.write_all(req.as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -665,20 +670,9 @@ fn streams_that_never_read_give_their_places_back() {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         socket.set_recv_buffer_size(1024).unwrap();
-        socket
-            .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], server.port)).into())
-            .unwrap();
-        let mut s: TcpStream = socket.into();
-        let req = format!(
-            "GET /vtid/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\nLast-Event-ID: 0\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
-        (s, String::from_utf8_lossy(&head).to_lowercase())
+        let to = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+        socket.connect(&to.into()).unwrap();
+        stream_on(socket.into(), auth, "Last-Event-ID: 0\r\n")
     };
     let held: Vec<TcpStream> = (0..4)
         .map(|_| {
