@@ -1,4 +1,4 @@
-//! SPEC section 6, rule by rule, for each kind of identity, through API Gateway v2
+//! Access (docs/api.md, "Identity and access"), rule by rule, for each kind of identity, through API Gateway v2
 //! events: identity comes from the request context only.
 
 use serde_json::{Value, json};

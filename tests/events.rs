@@ -1,4 +1,4 @@
-//! SPEC section 7: the stream consumer. Stream events are built from items the
+//! The stream consumer (docs/design.md, "Events"). Stream events are built from items the
 //! DynamoDB store really wrote on moto's server, delivered to a real HTTP endpoint on
 //! loopback (OASIS) and to moto's EventBridge.
 

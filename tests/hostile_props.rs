@@ -1,7 +1,7 @@
 //! Property tests for hostile callers (issue 9): arbitrary JSON bodies (and bytes that are
 //! not JSON), headers, query strings, paths and claim sets, thrown at the handlers on a
 //! real store. Whatever comes in: never a 5xx, always a JSON body with `ok` (HEAD: none),
-//! every error body of the SPEC's shape and under the size limit, no internals, and never
+//! every error body of the API's error shape and under the size limit, no internals, and never
 //! an identity with more rights than its claims give.
 //!
 //! Each run draws new cases. `VTID_PROP_SCALE=N` multiplies every case count, for a deep

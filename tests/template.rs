@@ -317,10 +317,6 @@ fn function_binaries() -> BTreeSet<String> {
     out
 }
 
-/// Function binaries that template.yaml does not deploy yet, each with the reason. An
-/// entry must go as soon as the template deploys the binary (the test fails until then).
-const NOT_IN_TEMPLATE_YET: &[(&str, &str)] = &[];
-
 #[test]
 fn every_function_binary_is_one_arm64_function_of_the_template() {
     let t = template();
@@ -349,20 +345,11 @@ fn every_function_binary_is_one_arm64_function_of_the_template() {
             "{binary} is built by two functions"
         );
     }
-    let mut binaries = function_binaries();
+    let binaries = function_binaries();
     assert!(
         binaries.len() >= 10,
         "expected the ten endpoint binaries, found {binaries:?}"
     );
-    for (binary, why) in NOT_IN_TEMPLATE_YET {
-        assert!(
-            !built.contains(*binary),
-            "template.yaml now deploys {binary}: remove it from NOT_IN_TEMPLATE_YET"
-        );
-        if binaries.remove(*binary) {
-            eprintln!("{binary} is not in template.yaml yet: {why}");
-        }
-    }
     assert_eq!(
         built, binaries,
         "template.yaml's functions (left) must be the workspace's function binaries (right)"

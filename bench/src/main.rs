@@ -1,4 +1,4 @@
-//! `vtid-bench`: DynamoDB round trips per operation (SPEC section 10), counted by
+//! `vtid-bench`: DynamoDB round trips per operation (docs/design.md, "Round trips"), counted by
 //! `DynamoStore::requests_sent()` (every request the SDK sends, its retries included)
 //! while the same handlers the Lambda functions run serve API Gateway v2 events.
 //! Each simulated function instance has its own client and its own counter cache, as
@@ -101,7 +101,7 @@ async fn main() -> ExitCode {
         "roundtrips" => {
             let rows = roundtrips::roundtrips(&args).await;
             println!(
-                "| operation | budget (SPEC §10) | round trips, mean | max | calls | spread (round trips: calls) |"
+                "| operation | budget | round trips, mean | max | calls | spread (round trips: calls) |"
             );
             println!("|---|---|---|---|---|---|");
             for r in rows {

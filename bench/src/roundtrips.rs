@@ -1,4 +1,4 @@
-//! `vtid-bench roundtrips`: DynamoDB requests per operation (SPEC section 10).
+//! `vtid-bench roundtrips`: DynamoDB requests per operation (docs/design.md, "Round trips").
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

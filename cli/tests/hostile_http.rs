@@ -59,7 +59,7 @@ impl Answer {
         }
     }
 
-    /// An error of `status` and `code` with the SPEC's JSON body, small.
+    /// An error of `status` and `code` with the API's JSON error body, small.
     #[track_caller]
     fn refused(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{self:?}");

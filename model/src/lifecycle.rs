@@ -1,4 +1,4 @@
-//! Statuses and the moves allowed between them (SPEC section 4).
+//! Statuses and the moves allowed between them (docs/api.md, "The record").
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,5 @@
 //! The ledger record, the draft it is made from, and the history entry every
-//! change leaves (SPEC sections 3 and 5).
+//! change leaves (docs/api.md, "The record" and "Errors").
 
 use std::collections::BTreeMap;
 

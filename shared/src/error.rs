@@ -319,7 +319,7 @@ impl ApiError {
         cut(sentence, MAX_SENTENCE_CHARS)
     }
 
-    /// The error body of SPEC section 5, never larger than [`MAX_ERROR_BODY_BYTES`]:
+    /// The error body of docs/api.md's "Errors", never larger than [`MAX_ERROR_BODY_BYTES`]:
     /// `details` lists at most [`MAX_DETAILS`] problems, and `detailsOmitted` counts the
     /// rest when there are more.
     pub fn body(&self) -> Value {

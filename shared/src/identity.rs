@@ -1,6 +1,6 @@
 //! Who is calling, read only from the request context that API Gateway's authorizer
 //! filled (or that a direct invoker, who already holds invoke permission, supplied),
-//! and what each caller may do (SPEC section 6). Never from a header or the body.
+//! and what each caller may do (docs/api.md, "Identity and access"). Never from a header or the body.
 
 use std::collections::HashMap;
 
@@ -102,7 +102,7 @@ impl IdentityConfig {
         Err(ApiError::Unauthenticated)
     }
 
-    /// The one claim reader (SPEC section 6, and `docs/api.md`):
+    /// The one claim reader (docs/api.md, "The claim rules"):
     /// - `sub`: a non-empty string without control characters (missing, null or empty:
     ///   401; any other value: 403);
     /// - the role claim: a string (`admin`, HTTP API's `[users admin]`, `a,b`) or an array

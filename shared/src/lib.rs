@@ -1,6 +1,6 @@
-//! The VTID ledger's shared crate: the domain (VTID, record, lifecycle, validation),
-//! the store contract with its DynamoDB and SQLite implementations, identity and
-//! access, and the HTTP handlers every function and the local server run.
+//! The VTID ledger's shared crate: validation, the store contract with its DynamoDB and
+//! SQLite implementations, identity and access, and the HTTP handlers every function and
+//! the local server run. The domain (VTID, record, lifecycle) is `vtid-model`'s.
 
 pub mod api;
 pub mod config;

@@ -143,7 +143,7 @@ fn metadata_limits(m: &Map<String, Value>) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// The text and object limits of SPEC section 3, on values already trimmed and typed.
+/// The text and object limits of docs/api.md's "The record", on values already trimmed and typed.
 #[derive(Validate, Default)]
 struct Limits {
     #[validate(

@@ -1,5 +1,5 @@
 //! DynamoDB only: the idempotency lease, a parent made by another process, and the
-//! request counts of SPEC section 10 (the store counts every request it sends).
+//! request counts of docs/design.md's "Round trips" (the store counts every request it sends).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::store::dynamo::DynamoStore;
@@ -145,7 +145,7 @@ async fn a_live_lease_that_finishes_is_replayed() {
     assert_eq!(outcome.records[0].vtid, made);
 }
 
-/// SPEC section 10's request counts, as the store counts them.
+/// The request counts of docs/design.md's "Round trips", as the store counts them.
 #[tokio::test]
 async fn a_cold_create_takes_two_requests_a_warm_one_one_and_reads_one() {
     let api = Api::new(Kind::Dynamo).await;

@@ -389,7 +389,7 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// An error response of the SPEC's shape with `code`, and nothing internal in it.
+    /// An error response of the API's error shape with `code`, and nothing internal in it.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(

@@ -1,5 +1,5 @@
 // The caller, read only from the request context that API Gateway's authorizer filled
-// (SPEC section 6): JWT claims, or an IAM principal acting as `service`.
+// (docs/api.md, "Identity and access"): JWT claims, or an IAM principal acting as `service`.
 
 const ROLE_CLAIM = process.env.VTID_ROLE_CLAIM || 'role'
 const TENANT_CLAIM = process.env.VTID_TENANT_CLAIM || 'tenant'

@@ -1,5 +1,5 @@
-// The create body, checked with Zod: the field rules of the ledger's contract (SPEC
-// section 3), field by field, one detail per bad field as the Rust functions give.
+// The create body, checked with Zod: the field rules of the ledger's contract (docs/api.md,
+// "The record"), field by field, one detail per bad field as the Rust functions give.
 
 import { z } from 'zod'
 

@@ -1,7 +1,7 @@
 //! JSON bodies for the answers hyper writes by itself. hyper answers a request it cannot
 //! parse (a malformed request line, header or `Content-Length`: 400; a request target past
 //! 64 KiB: 414; headers past its buffer: 431) with an empty body, and offers no hook to
-//! change that. SPEC wants JSON with `ok` on every response, so this wrapper sits under
+//! change that. every response of the API is JSON with `ok` (docs/api.md, "Errors"), so this wrapper sits under
 //! hyper on the connection and swaps each such answer for the API's error body.
 //!
 //! How it tells hyper's answers from the handlers':

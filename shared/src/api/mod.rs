@@ -54,7 +54,7 @@ pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
     res
 }
 
-/// The error body of SPEC section 5, bounded in size (`ApiError::body`); a 503 or a 409
+/// The error body of docs/api.md's "Errors", bounded in size (`ApiError::body`); a 503 or a 409
 /// in progress also says when to retry.
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let mut res = reply(err.status(), &err.body());

@@ -1,4 +1,4 @@
-//! Every create and change reaches other systems (SPEC section 7). What an event is
+//! Every create and change reaches other systems (docs/design.md, "Events"). What an event is
 //! (`change`) is pure and always built; the OASIS POST needs an HTTP client (`oasis`
 //! feature: the stream consumer and `vtid serve`); the DynamoDB stream consumer and
 //! EventBridge need the AWS event types and SDK (`events` feature: only

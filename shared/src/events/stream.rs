@@ -1,4 +1,4 @@
-//! Every create and change, from the table's stream to other systems (SPEC section 7):
+//! Every create and change, from the table's stream to other systems (docs/design.md, "Events"):
 //! an EventBridge bus (source `vtid-ledger`) and, where configured, the OASIS ingest
 //! URL. At least once, in order per VTID, each event with an ID (`VTID:version`) that
 //! lets a consumer drop repeats. A failing target stops the batch at that record and

@@ -29,6 +29,27 @@
 //! 4. **Wait**: a request meeting a live lease polls the key (consistent reads, growing
 //!    pauses) until it is done (replay), gone or over (claim it), or this request's
 //!    deadline comes: 409 `idempotency_in_progress` with `Retry-After`.
+//!
+//! ## Limits and assumptions
+//!
+//! - **Clocks.** `leaseUntil` is the holder's wall clock plus its budget; a claimer
+//!   compares it with its own wall clock. Lambda's clocks follow Amazon Time Sync, so
+//!   instances differ by milliseconds, but nothing here depends on that: with a skew of
+//!   `s`, a waiter whose clock is ahead takes a lease over up to `s` early, one whose clock
+//!   is behind up to `s` late.
+//! - **Early takeover is safe.** The holder's write is conditional on `lease = <token>`:
+//!   once the lease is another's, that write fails whole (no record, no key) and the
+//!   holder answers with the new holder's outcome; its reserved block stays unwritten and
+//!   is voided (`deadline`), counted by the audit. Skew, a paused process or a holder past
+//!   its deadline can cost numbers, never a second record for a key.
+//! - **Late takeover costs time.** A waiter waits for the lease to end, at most until its
+//!   own deadline: then 409 `idempotency_in_progress`, and the client's retry claims the
+//!   key.
+//! - **How long a lease lives.** Until the holder's request deadline (the request budget,
+//!   within the function's timeout), at most ~10 s by default; `expiresAt` is the same
+//!   moment, so TTL and the guess's condition see a dead holder's key as free then.
+//! - **Past the lease.** A holder that outlives its lease unclaimed still writes (its
+//!   condition holds): nobody else took the key, so its records are the key's.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
