@@ -318,6 +318,49 @@ mod tests {
         assert_eq!(c.kind(), CancelKind::Condition);
     }
 
+    /// Every reason code DynamoDB documents for a cancelled transaction, alone beside a
+    /// `None`: what the create and PATCH paths then do.
+    #[test]
+    fn every_cancellation_reason_has_its_decision() {
+        for (code, kind, evaluated) in [
+            ("ConditionalCheckFailed", CancelKind::Condition, true),
+            ("TransactionConflict", CancelKind::Conflict, false),
+            ("ThrottlingError", CancelKind::Throttled, false),
+            (
+                "ProvisionedThroughputExceeded",
+                CancelKind::Throttled,
+                false,
+            ),
+            ("RequestLimitExceeded", CancelKind::Throttled, false),
+            (
+                "ItemCollectionSizeLimitExceeded",
+                CancelKind::Other("None,ItemCollectionSizeLimitExceeded".into()),
+                false,
+            ),
+            (
+                "ValidationError",
+                CancelKind::Other("None,ValidationError".into()),
+                false,
+            ),
+        ] {
+            let c = Cancellation::new(vec![reason("None"), reason(code)]);
+            assert_eq!(c.kind(), kind, "{code}");
+            assert_eq!(c.conditions_evaluated(), evaluated, "{code}");
+            assert_eq!(
+                c.failed_condition(1),
+                code == "ConditionalCheckFailed",
+                "{code}"
+            );
+            assert!(
+                !c.failed_condition(0),
+                "{code}: a None reason refused nothing"
+            );
+        }
+        // A reason without a code counts as None.
+        let c = Cancellation::new(vec![CancellationReason::builder().build()]);
+        assert_eq!(c.kind(), CancelKind::Other("None".into()));
+    }
+
     #[test]
     fn backoff_grows_with_full_jitter_up_to_its_cap() {
         let mut b = Backoff::new();

@@ -13,6 +13,8 @@ mod item;
 mod lease;
 mod query;
 mod reads;
+#[cfg(test)]
+mod replayed;
 mod reserve;
 mod sequencer;
 mod sequencing;
