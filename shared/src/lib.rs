@@ -13,6 +13,8 @@ pub mod scope;
 pub mod sdk;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod validation;
 
 pub use config::App;

@@ -119,24 +119,15 @@ pub fn oasis_body(change: &Change) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Draft;
     use crate::timestamp::Timestamp;
     use crate::vtid::Vtid;
 
     fn record() -> Record {
-        Draft {
-            task_family: "deploy".into(),
-            task_type: "release".into(),
-            title: None,
-            description: "d".into(),
-            status: Status::Pending,
-            tenant: "acme".into(),
-            assigned_to: None,
-            parent_vtid: None,
-            metadata: Default::default(),
-            is_test: false,
-        }
-        .into_record(Vtid::new(2026, 42).unwrap(), "me", Timestamp::now())
+        crate::test_support::draft().into_record(
+            Vtid::new(2026, 42).unwrap(),
+            "me",
+            Timestamp::now(),
+        )
     }
 
     fn next(r: &Record, status: Status) -> Record {

@@ -13,8 +13,6 @@ use serde_json::{Map, Value, json};
 
 use super::DynamoStore;
 use crate::deadline::Deadline;
-use crate::lifecycle::Status;
-use crate::record::Draft;
 use crate::store::{CreateRequest, Store};
 use crate::timestamp::Timestamp;
 
@@ -111,18 +109,7 @@ fn puts(body: &Value) -> Vec<Map<String, Value>> {
 
 fn one_create() -> CreateRequest {
     CreateRequest {
-        drafts: vec![Draft {
-            task_family: "deploy".into(),
-            task_type: "release".into(),
-            title: None,
-            description: "d".into(),
-            status: Status::Pending,
-            tenant: "acme".into(),
-            assigned_to: None,
-            parent_vtid: None,
-            metadata: Map::new(),
-            is_test: false,
-        }],
+        drafts: vec![crate::test_support::draft()],
         by: "alice".into(),
         now: Timestamp::now(),
         idempotency: None,
