@@ -267,6 +267,52 @@ pub fn fingerprint(route: &str, body: &Value) -> String {
     let mut h = Sha256::new();
     h.update(route.as_bytes());
     h.update([0]);
-    h.update(body.to_string().as_bytes());
+    h.update(canonical(body).as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `v` as compact JSON with every object's keys sorted, whatever order serde_json's map
+/// keeps (a dependency that turns on its `preserve_order` must not change a fingerprint).
+/// With the default sorted map this is exactly `v.to_string()`, so stored fingerprints
+/// stay valid.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_fingerprint_ignores_key_order_and_matches_the_sorted_form() {
+        let a: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}}"#)
+                .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#).unwrap();
+        assert_eq!(fingerprint("create", &a), fingerprint("create", &b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#
+        );
+        assert_ne!(fingerprint("create", &a), fingerprint("batch", &a));
+        let escaped = json!({"q\"uote": "\u{1}"});
+        assert_eq!(canonical(&escaped), escaped.to_string());
+    }
 }

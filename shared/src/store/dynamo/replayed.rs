@@ -3,11 +3,22 @@
 //! order the store must ask, and checks what the store sent and what it decided: the
 //! paths moto never takes, because it never cancels a transaction for a conflict and
 //! never loses an answer after applying a write.
+//!
+//! The SDK's HTTP client is replaced through its own connector trait. Not with
+//! `aws-smithy-http-client`'s `test-util` client: that feature turns on serde_json's
+//! `preserve_order` for every crate of the test build, so the tests would no longer run
+//! the JSON the functions ship with.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_runtime_api::shared::IntoShared;
 use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value, json};
 
@@ -21,11 +32,71 @@ type Reply = Box<dyn Fn(&Value) -> (u16, Value) + Send>;
 /// One scripted answer: the operation it must answer, and its reply.
 type Answer = (&'static str, Reply);
 
-#[derive(Default)]
 struct Script {
     answers: VecDeque<Answer>,
     /// Each request the store sent: its operation and body.
     sent: Vec<(String, Value)>,
+}
+
+/// Answers each request from the script, in order.
+#[derive(Clone, Debug)]
+struct Replay(Arc<Mutex<Script>>);
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent, {} to answer",
+            self.sent.len(),
+            self.answers.len()
+        )
+    }
+}
+
+impl Replay {
+    fn answer(&self, request: &HttpRequest) -> HttpResponse {
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_owned();
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let mut s = self.0.lock().unwrap();
+        s.sent.push((op.clone(), body.clone()));
+        let (status, answer) = match s.answers.pop_front() {
+            Some((want, reply)) if want == op => reply(&body),
+            Some((want, _)) => (500, json!({"unexpected": format!("{op}, not {want}")})),
+            None => (500, json!({"unexpected": format!("{op} after the script")})),
+        };
+        let mut res = HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from(answer.to_string()),
+        );
+        res.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        res
+    }
+}
+
+impl HttpConnector for Replay {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        HttpConnectorFuture::ready(Ok(self.answer(&request)))
+    }
+}
+
+impl HttpClient for Replay {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.clone().into_shared()
+    }
 }
 
 /// A store whose every DynamoDB request is answered from `answers`, in order.
@@ -34,39 +105,12 @@ async fn replaying(answers: Vec<Answer>) -> (DynamoStore, Arc<Mutex<Script>>) {
         answers: answers.into(),
         sent: Vec::new(),
     }));
-    let seen = script.clone();
-    let client = infallible_client_fn(move |req: http::Request<SdkBody>| {
-        let op = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.to_str().ok())
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("?")
-            .to_owned();
-        let body: Value = req
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
-        let mut s = seen.lock().unwrap();
-        s.sent.push((op.clone(), body.clone()));
-        let (status, answer) = match s.answers.pop_front() {
-            Some((want, answer)) if want == op => answer(&body),
-            Some((want, _)) => (500, json!({"unexpected": format!("{op}, not {want}")})),
-            None => (500, json!({"unexpected": format!("{op} after the script")})),
-        };
-        http::Response::builder()
-            .status(status)
-            .header("content-type", "application/x-amz-json-1.0")
-            .body(SdkBody::from(answer.to_string()))
-            .unwrap()
-    });
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "replay", "replay", None, None, "replay",
         ))
-        .http_client(client)
+        .http_client(Replay(script.clone()))
         .load()
         .await;
     (DynamoStore::new(&sdk, "ledger"), script)
