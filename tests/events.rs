@@ -75,6 +75,7 @@ async fn lifecycle_stream() -> (Event, String) {
 
 #[tokio::test]
 async fn stream_records_become_one_event_per_change() {
+    vtid_tests::skip_without_dynamo!();
     let (event, v) = lifecycle_stream().await;
     let changes: Vec<_> = event.records.iter().filter_map(change_of).collect();
     let kinds: Vec<Kind> = changes.iter().map(|c| c.kind).collect();
@@ -178,6 +179,7 @@ async fn endpoint() -> Endpoint {
 
 #[tokio::test]
 async fn a_failing_target_stops_the_batch_and_the_retry_keeps_order() {
+    vtid_tests::skip_without_dynamo!();
     let (event, v) = lifecycle_stream().await;
     let ep = endpoint().await;
     let oasis = Oasis::new(&ep.url).unwrap();
@@ -235,6 +237,7 @@ async fn a_failing_target_stops_the_batch_and_the_retry_keeps_order() {
 
 #[tokio::test]
 async fn eventbridge_takes_the_events_and_an_unreachable_bus_is_a_failure() {
+    vtid_tests::skip_without_dynamo!();
     let (event, _) = lifecycle_stream().await;
     let endpoint = vtid_tests::dynamo_endpoint();
     let sdk = shared::store::dynamo::endpoint_config(&endpoint, "us-east-1").await;

@@ -22,6 +22,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    vtid_tests::skip_without_dynamo!();
                     super::$name(vtid_tests::Kind::Dynamo).await;
                 }
             )*

@@ -457,6 +457,7 @@ fn arbitrary_requests_on_sqlite_with_tenant_scoped_reads() {
 
 #[test]
 fn arbitrary_requests_on_dynamodb() {
+    vtid_tests::skip_without_dynamo!();
     run(Kind::Dynamo, ReadScope::All, 120);
 }
 

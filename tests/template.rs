@@ -358,15 +358,10 @@ fn every_function_binary_is_one_arm64_function_of_the_template() {
 
 /// The table that `DynamoStore::create_table` (`vtid serve --create-table`) really
 /// creates on moto's server, read back with DescribeTable: it must equal the template.
-/// Runs when `VTID_TEST_DYNAMODB_ENDPOINT` is set, as `scripts/test` does.
 #[tokio::test]
 async fn created_table_equals_the_template() {
-    let Ok(endpoint) = std::env::var("VTID_TEST_DYNAMODB_ENDPOINT") else {
-        eprintln!(
-            "created_table_equals_the_template: VTID_TEST_DYNAMODB_ENDPOINT is not set (scripts/test sets it); compared with schema.rs only"
-        );
-        return;
-    };
+    vtid_tests::skip_without_dynamo!();
+    let endpoint = vtid_tests::dynamo_endpoint();
     use shared::store::dynamo::{DynamoStore, endpoint_config};
     let table = format!("vtid-template-{}", std::process::id());
     let sdk = endpoint_config(&endpoint, "us-east-1").await;

@@ -396,6 +396,10 @@ fn import_registers_seed_rows_idempotently_and_moves_the_counter_on_sqlite() {
 
 #[test]
 fn import_and_serve_on_dynamodb() {
+    let named = std::env::var_os("VTID_TEST_DYNAMODB_ENDPOINT").is_some();
+    if !skip::runs_with("import_and_serve_on_dynamodb", "moto's server", named) {
+        return;
+    }
     let endpoint = moto();
     let table = format!("vtid-cli-{}-{}", std::process::id(), free_port());
     let store = [

@@ -238,6 +238,7 @@ async fn bearer_over_sqlite() {
 }
 #[tokio::test(flavor = "multi_thread")]
 async fn bearer_over_dynamo() {
+    vtid_tests::skip_without_dynamo!();
     every_operation_is_typed(Transport::Bearer, StoreKind::Dynamo).await
 }
 #[tokio::test(flavor = "multi_thread")]
@@ -246,6 +247,7 @@ async fn sigv4_over_sqlite() {
 }
 #[tokio::test(flavor = "multi_thread")]
 async fn sigv4_over_dynamo() {
+    vtid_tests::skip_without_dynamo!();
     every_operation_is_typed(Transport::SigV4, StoreKind::Dynamo).await
 }
 #[tokio::test(flavor = "multi_thread")]
@@ -254,6 +256,7 @@ async fn direct_invoke_over_sqlite() {
 }
 #[tokio::test(flavor = "multi_thread")]
 async fn direct_invoke_over_dynamo() {
+    vtid_tests::skip_without_dynamo!();
     every_operation_is_typed(Transport::Lambda, StoreKind::Dynamo).await
 }
 

@@ -44,6 +44,7 @@ fn keyed(fingerprint: &str, budget_ms: u64) -> CreateRequest {
 
 #[tokio::test]
 async fn a_parent_made_by_another_process_inside_the_guessed_block_is_found() {
+    vtid_tests::skip_without_dynamo!();
     let api = Api::new(Kind::Dynamo).await;
     api.create(body("first")).await;
     // Another warm instance takes the next number; this one still guesses it is free.
@@ -81,6 +82,7 @@ async fn a_parent_made_by_another_process_inside_the_guessed_block_is_found() {
 
 #[tokio::test]
 async fn a_lease_of_another_body_conflicts_and_a_dead_lease_is_taken_over() {
+    vtid_tests::skip_without_dynamo!();
     let store = vtid_tests::dynamo().await;
     foreign_lease(&store, "other-body", 30_000).await;
     let err = store.create(keyed("this-body", 5_000)).await.unwrap_err();
@@ -99,6 +101,7 @@ async fn a_lease_of_another_body_conflicts_and_a_dead_lease_is_taken_over() {
 
 #[tokio::test]
 async fn a_live_lease_is_waited_for_until_the_deadline_then_in_progress() {
+    vtid_tests::skip_without_dynamo!();
     let store = vtid_tests::dynamo().await;
     foreign_lease(&store, "same-body", 30_000).await;
     let err = store.create(keyed("same-body", 300)).await.unwrap_err();
@@ -113,6 +116,7 @@ async fn a_live_lease_is_waited_for_until_the_deadline_then_in_progress() {
 
 #[tokio::test]
 async fn a_live_lease_that_finishes_is_replayed() {
+    vtid_tests::skip_without_dynamo!();
     let api = Api::new(Kind::Dynamo).await;
     let store = vtid_tests::dynamo_on(api.dynamo_table.as_deref().unwrap()).await;
     foreign_lease(&store, "same-body", 30_000).await;
@@ -148,6 +152,7 @@ async fn a_live_lease_that_finishes_is_replayed() {
 /// The request counts of docs/design.md's "Round trips", as the store counts them.
 #[tokio::test]
 async fn a_cold_create_takes_two_requests_a_warm_one_one_and_reads_one() {
+    vtid_tests::skip_without_dynamo!();
     let api = Api::new(Kind::Dynamo).await;
     api.create(body("before")).await;
     let cold = vtid_tests::dynamo_on(api.dynamo_table.as_deref().unwrap()).await;
@@ -202,6 +207,7 @@ async fn a_cold_create_takes_two_requests_a_warm_one_one_and_reads_one() {
 /// them until the record above them is old enough, then voids them as `admin`.
 #[tokio::test]
 async fn a_repair_voids_the_numbers_a_dead_writer_left_once_they_are_old_enough() {
+    vtid_tests::skip_without_dynamo!();
     let api = Api::new(Kind::Dynamo).await;
     api.create(body("before")).await;
     let store = api.dynamo.as_ref().unwrap();

@@ -36,6 +36,7 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
+                    vtid_tests::skip_without_dynamo!();
                     super::$name(vtid_tests::Api::new(vtid_tests::Kind::Dynamo).await).await;
                 }
             )*

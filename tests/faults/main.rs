@@ -248,6 +248,7 @@ async fn every_patch_kept(ledger: &Ledger, vtid: &str, patches: usize) -> shared
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idempotent_creates_under_conflicts_and_every_fault_each_get_exactly_one_vtid() {
+    vtid_tests::skip_without_dynamo!();
     let chances = Chances {
         hang: 0.003,
         ..Chances::realistic()
@@ -281,6 +282,7 @@ async fn idempotent_creates_under_conflicts_and_every_fault_each_get_exactly_one
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conflicts_alone_lose_no_number_and_stay_within_the_request_budget() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::conflicts(Duration::from_millis(8))).await;
     // Generous: on a busy test machine moto alone can take seconds to answer 16 callers,
     // and a request cut off by its deadline after reserving leaves its block unused.
@@ -318,6 +320,7 @@ async fn conflicts_alone_lose_no_number_and_stay_within_the_request_budget() {
 
 #[tokio::test]
 async fn a_failed_create_releases_its_lease_so_a_retry_need_not_wait() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     // Records written past the counter by something that ignored it: every block this
     // create reserves is taken, so it fails after it leased its key.
@@ -343,6 +346,7 @@ async fn a_failed_create_releases_its_lease_so_a_retry_need_not_wait() {
 
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_belongs_to_its_sender() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     ledger
         .proxy
@@ -370,6 +374,7 @@ async fn a_claim_whose_answer_was_lost_belongs_to_its_sender() {
 /// number is left behind.
 #[tokio::test]
 async fn a_reservation_whose_answer_was_lost_leaves_no_gap() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     let year = Timestamp::now().year();
     for (seq, fault) in [(1, Fault::DropAfterApply), (2, Fault::InternalError)] {
@@ -403,6 +408,7 @@ async fn a_reservation_whose_answer_was_lost_leaves_no_gap() {
 
 #[tokio::test]
 async fn a_conflict_is_not_taken_as_proof_that_a_parent_exists() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     let inst = ledger.instance(Duration::from_secs(3)).await;
     let (res, _) = inst.send(create("warm", None)).await;
@@ -434,6 +440,7 @@ async fn a_conflict_is_not_taken_as_proof_that_a_parent_exists() {
 
 #[tokio::test]
 async fn a_throttled_patch_is_503_with_retry_after() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     let inst = ledger.instance(Duration::from_secs(3)).await;
     let (res, _) = inst.send(create("f", None)).await;
@@ -460,6 +467,7 @@ async fn a_throttled_patch_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_hung_answer_ends_in_503_at_the_deadline() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     let inst = ledger.instance(Duration::from_millis(800)).await;
     let (res, _) = inst.send(create("f", None)).await;
@@ -474,6 +482,7 @@ async fn a_hung_answer_ends_in_503_at_the_deadline() {
 
 #[tokio::test]
 async fn a_write_whose_answer_was_lost_is_applied_once() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::default()).await;
     let inst = ledger.instance(Duration::from_secs(3)).await;
     // Cold: reserve, then the write's answer is lost; the SDK sends it again with the

@@ -68,6 +68,7 @@ fn contiguous(tally: &Tally, n: u64) {
 /// queue in the process, so nothing is refused and nothing is sent twice for nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_store_serves_32_creators_without_refusing_one() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::slow(Duration::from_millis(50))).await;
     let (inst, app) = ledger.served(shared::deadline::DEFAULT_BUDGET).await;
     let before = inst.store.requests_sent();
@@ -108,6 +109,7 @@ async fn a_slow_store_serves_32_creators_without_refusing_one() {
 /// change is one version with one history entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_store_keeps_every_key_of_32_concurrent_patches() {
+    vtid_tests::skip_without_dynamo!();
     let ledger = Ledger::start(Config::slow(Duration::from_millis(50))).await;
     let (inst, app) = ledger.served(shared::deadline::DEFAULT_BUDGET).await;
     let (res, _) = inst.send(create("patched", None)).await;
@@ -135,6 +137,7 @@ async fn a_slow_store_keeps_every_key_of_32_concurrent_patches() {
 /// exists that no caller was told of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lost_answers_with_tokens_ignored_make_one_record_per_create() {
+    vtid_tests::skip_without_dynamo!();
     let chances = Chances {
         drop_after_apply: 0.15,
         ..Chances::default()
@@ -171,6 +174,7 @@ async fn lost_answers_with_tokens_ignored_make_one_record_per_create() {
 /// number is a record or a void with its cause: none is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_dropped_answers_and_throttling_no_number_goes_missing() {
+    vtid_tests::skip_without_dynamo!();
     let chances = Chances {
         drop_after_apply: 0.10,
         throttle: 0.20,
@@ -198,6 +202,7 @@ async fn under_dropped_answers_and_throttling_no_number_goes_missing() {
 /// before the retries are spent and never after.
 #[tokio::test]
 async fn an_unreachable_store_ends_in_503_at_the_deadline() {
+    vtid_tests::skip_without_dynamo!();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

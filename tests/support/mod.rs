@@ -39,10 +39,47 @@ pub fn sqlite() -> (SqliteStore, tempfile::TempDir) {
     (store, dir)
 }
 
+/// Set by the test command (and so by CI): nothing may be skipped, a missing moto server
+/// is an error.
+pub const STRICT_ENV: &str = "VTID_TEST_STRICT";
+
 pub fn dynamo_endpoint() -> String {
     std::env::var(DYNAMO_ENV).unwrap_or_else(|_| {
         panic!("{DYNAMO_ENV} is not set: run the tests with ./scripts/test, which starts moto's DynamoDB server")
     })
+}
+
+/// Whether a DynamoDB test can run: moto's server is named by [`DYNAMO_ENV`]. Without it
+/// (a plain `cargo test`) the test says it is skipped and returns; under the test
+/// command, which sets [`STRICT_ENV`], a missing server fails it instead.
+pub fn dynamo_or_skip(test: &str) -> bool {
+    if std::env::var_os(DYNAMO_ENV).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(STRICT_ENV).is_none(),
+        "{test}: {DYNAMO_ENV} is not set, and {STRICT_ENV} forbids skipping"
+    );
+    eprintln!(
+        "skipped {test}: a DynamoDB test, and {DYNAMO_ENV} is not set (./scripts/test starts moto's server and sets it)"
+    );
+    false
+}
+
+/// Returns from the calling test, with a message, when no moto server is named (see
+/// [`dynamo_or_skip`]).
+#[macro_export]
+macro_rules! skip_without_dynamo {
+    () => {{
+        fn here() {}
+        let name = std::any::type_name_of_val(&here);
+        let name = name
+            .trim_end_matches("::here")
+            .trim_end_matches("::{{closure}}");
+        if !$crate::dynamo_or_skip(name) {
+            return;
+        }
+    }};
 }
 
 /// A DynamoDB store on a fresh table of the moto server.

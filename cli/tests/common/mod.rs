@@ -4,6 +4,7 @@
 
 pub mod fakes;
 pub mod http;
+pub mod skip;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command};

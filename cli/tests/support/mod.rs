@@ -17,6 +17,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_vtid");
 
 #[path = "../common/http.rs"]
 mod http;
+#[path = "../common/skip.rs"]
+pub mod skip;
 #[path = "../common/spawn.rs"]
 mod spawn;
 
