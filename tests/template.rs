@@ -437,3 +437,77 @@ async fn created_table_equals_the_template() {
         "the table `vtid serve --create-table` creates (left) differs from template.yaml (right)"
     );
 }
+
+/// The template's HTTP routes are the route table's (`shared::api::routes::ROUTES`): each
+/// function answers exactly its routes, and the fallback takes every method that a fixed
+/// path does not serve but `/vtid/{vtid}` does (else API Gateway would read the fixed
+/// path as a VTID), DELETE of a record, and the `$default` route.
+#[test]
+fn the_templates_routes_are_the_route_table() {
+    use shared::api::routes::ROUTES;
+    let t = template();
+    let mut served: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut fallback: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut default_routes = 0;
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = text(&f["Metadata"]["BuildProperties"]["Binary"], "Binary").to_owned();
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let p = &event["Properties"];
+            if p["Path"].is_null() && p["Method"].is_null() {
+                assert_eq!(
+                    binary, "vtid-fallback",
+                    "{name}: only the fallback is $default"
+                );
+                default_routes += 1;
+                continue;
+            }
+            let method = text(&p["Method"], "Method").to_owned();
+            let path = text(&p["Path"], "Path").to_owned();
+            if binary == "vtid-fallback" {
+                fallback.insert((method, path));
+            } else {
+                served.insert((method, path, binary.clone()));
+            }
+        }
+    }
+    let table: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .filter_map(|r| {
+            r.function
+                .map(|f| (r.method.to_owned(), r.path.to_owned(), f.to_owned()))
+        })
+        .collect();
+    assert_eq!(
+        served, table,
+        "template.yaml (left) and the route table (right)"
+    );
+    assert_eq!(default_routes, 1, "one $default route, on the fallback");
+    let methods = |path: &str| -> BTreeSet<&str> {
+        ROUTES
+            .iter()
+            .filter(|r| r.function.is_some() && r.path == path)
+            .map(|r| r.method)
+            .collect()
+    };
+    let record = methods("/vtid/{vtid}");
+    let mut expected: BTreeSet<(String, String)> =
+        BTreeSet::from([("DELETE".to_owned(), "/vtid/{vtid}".to_owned())]);
+    for r in ROUTES
+        .iter()
+        .filter(|r| r.function.is_some() && !r.path.contains('{'))
+    {
+        for m in record.difference(&methods(r.path)) {
+            expected.insert(((*m).to_owned(), r.path.to_owned()));
+        }
+    }
+    assert_eq!(
+        fallback, expected,
+        "the fallback's 405 routes (left), derived (right)"
+    );
+}

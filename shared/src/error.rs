@@ -187,7 +187,8 @@ pub enum ApiError {
     NotFound(String),
     /// No route of the API has this path: a wrong base URL, not a missing VTID.
     #[error(
-        "there is no such route: the ledger's routes are /vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit and /vtid/{{vtid}}[/history]; check the base URL"
+        "there is no such route: the ledger's routes are {}; check the base URL",
+        crate::api::routes::api_paths()
     )]
     NoRoute,
     #[error("{0}")]

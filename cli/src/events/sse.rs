@@ -67,13 +67,8 @@ pub async fn serve(
     req: Request,
 ) -> Result<hyper::Response<Body>, lambda_http::Response<lambda_http::Body>> {
     if req.method() != Method::GET {
-        let mut res = error_response(&ApiError::MethodNotAllowed(format!(
-            "{} is not allowed on this path",
-            req.method()
-        )));
-        res.headers_mut()
-            .insert(http::header::ALLOW, HeaderValue::from_static("GET"));
-        return Err(res);
+        let why = format!("{} is not allowed on this path", req.method());
+        return Err(shared::api::routes::not_allowed(PATH, why));
     }
     let call = api::Call::new(app, &req);
     let opened = call.outcome(open(app, feed, &req)).await;

@@ -25,13 +25,8 @@ pub fn page(method: &Method, path: &str) -> Option<hyper::Response<Body>> {
         _ => return None,
     };
     if method != Method::GET && method != Method::HEAD {
-        let err = shared::error::ApiError::MethodNotAllowed(format!(
-            "{method} is not allowed on the page"
-        ));
-        let mut res = shared::api::error_response(&err);
-        res.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        let (parts, body) = res.into_parts();
+        let why = format!("{method} is not allowed on the page");
+        let (parts, body) = shared::api::routes::not_allowed(path, why).into_parts();
         let bytes = Bytes::copy_from_slice(body.as_ref());
         return Some(hyper::Response::from_parts(parts, Full::new(bytes).boxed()));
     }

@@ -10,6 +10,7 @@ mod list;
 mod page;
 mod read;
 pub mod router;
+pub mod routes;
 mod update;
 
 pub use audit::audit;

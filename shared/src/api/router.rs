@@ -6,7 +6,7 @@ use http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use percent_encoding::percent_decode_str;
 
-use super::error_response;
+use super::{error_response, routes};
 use crate::App;
 use crate::error::ApiError;
 
@@ -37,12 +37,16 @@ fn match_path(path: &str) -> Option<Route> {
 }
 
 impl Route {
-    /// The methods this path answers, for the `Allow` header of a 405.
-    fn allow(&self) -> &'static str {
+    /// The path as the route table writes it.
+    fn pattern(&self) -> &'static str {
         match self {
-            Route::Create | Route::Batch => "POST",
-            Route::List | Route::Health | Route::Audit | Route::History(_) => "GET",
-            Route::Record(_) => "GET, HEAD, PATCH",
+            Route::Create => "/vtid/create",
+            Route::Batch => "/vtid/batch",
+            Route::List => "/vtid/list",
+            Route::Health => "/vtid/health",
+            Route::Audit => "/vtid/audit",
+            Route::Record(_) => "/vtid/{vtid}",
+            Route::History(_) => "/vtid/{vtid}/history",
         }
     }
 }
@@ -54,12 +58,7 @@ fn not_allowed(route: &Route, method: &Method) -> Response<Body> {
     } else {
         format!("{method} is not allowed on this path")
     };
-    let mut res = error_response(&ApiError::MethodNotAllowed(why));
-    res.headers_mut().insert(
-        http::header::ALLOW,
-        http::HeaderValue::from_static(route.allow()),
-    );
-    res
+    routes::not_allowed(route.pattern(), why)
 }
 
 fn no_route() -> Response<Body> {
