@@ -2,9 +2,6 @@
 //! is conditional on. The server validates every field; these types only make the
 //! request's shape right (camelCase, `null` where a field is cleared).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vtid_model::{Status, Vtid};
@@ -132,52 +129,12 @@ impl ListQuery {
     }
 }
 
-/// A record's version, for `If-Match`: `3`, `"3"` (the `ETag` as the server sends it)
-/// and `W/"3"` all read as 3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(pub u64);
-
-impl FromStr for Version {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let tag = s.strip_prefix("W/").unwrap_or(s);
-        let inner = tag
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .unwrap_or(tag);
-        match inner.parse::<u64>() {
-            Ok(v) if v >= 1 && inner.bytes().all(|b| b.is_ascii_digit()) && inner.len() <= 19 => {
-                Ok(Self(v))
-            }
-            _ => Err(format!(
-                "'{s}' is not a version: give it as 3, \"3\" or the ETag as returned"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+pub use vtid_model::version::Version;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn versions_in_every_form_the_etag_takes() {
-        for s in ["2", "\"2\"", " \"2\" ", "W/\"2\""] {
-            assert_eq!(s.parse::<Version>(), Ok(Version(2)), "{s}");
-        }
-        for s in ["0", "\"\"", "two", "-1", "\"2", "2.0", ""] {
-            assert!(s.parse::<Version>().is_err(), "{s}");
-        }
-    }
 
     #[test]
     fn bodies_are_camel_case_and_clear_with_null() {

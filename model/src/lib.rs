@@ -6,6 +6,7 @@ pub mod audit;
 pub mod lifecycle;
 pub mod record;
 pub mod timestamp;
+pub mod version;
 pub mod vtid;
 
 pub use lifecycle::Status;

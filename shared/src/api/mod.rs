@@ -36,10 +36,10 @@ use crate::deadline::{Deadline, Expired, LAMBDA_MARGIN};
 use crate::error::ApiError;
 use crate::record::Record;
 use crate::vtid::Vtid;
+use vtid_model::version::Version;
 
 pub const SERVICE: &str = "vtid-ledger";
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-const MAX_IF_MATCH_CHARS: usize = 32;
 
 /// A JSON response with `status`.
 pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
@@ -234,32 +234,17 @@ pub fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// `If-Match`: the version, quoted as the ETag (`"3"`) or bare (`3`); `*` means any.
+/// `If-Match`: a version by the model's one rule (`"3"` or `3`); `*` means any.
 pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
     let Some(raw) = header(req.headers(), "If-Match")? else {
         return Ok(None);
     };
-    let raw = raw.trim();
-    if raw == "*" {
+    if raw.trim() == "*" {
         return Ok(None);
     }
-    let bad = || {
-        ApiError::invalid_header(
-            "If-Match",
-            "must be a version such as \"3\" or 3, as sent in the ETag",
-        )
-    };
-    if raw.len() > MAX_IF_MATCH_CHARS {
-        return Err(bad());
-    }
-    let inner = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
-    match inner.parse::<u64>() {
-        Ok(v) if v >= 1 && inner.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(v)),
-        _ => Err(bad()),
-    }
+    raw.parse::<Version>()
+        .map(|v| Some(v.0))
+        .map_err(|why| ApiError::invalid_header("If-Match", why))
 }
 
 /// What makes two requests "the same" for an idempotency key: the route and the body's
