@@ -72,27 +72,34 @@ pub enum TransportArg {
     Lambda,
 }
 
-/// A status flag value; `--help` lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum StatusArg {
-    Pending,
-    Active,
-    Blocked,
-    Complete,
-    Failed,
-    Cancelled,
+/// A status flag value: the model's statuses, by their names; `--help` lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusArg(pub Status);
+
+/// Every status, in the model's order.
+const STATUS_ARGS: [StatusArg; Status::ALL.len()] = {
+    let mut all = [StatusArg(Status::Pending); Status::ALL.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = StatusArg(Status::ALL[i]);
+        i += 1;
+    }
+    all
+};
+
+impl ValueEnum for StatusArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &STATUS_ARGS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.as_str()))
+    }
 }
 
 impl From<StatusArg> for Status {
     fn from(s: StatusArg) -> Self {
-        match s {
-            StatusArg::Pending => Status::Pending,
-            StatusArg::Active => Status::Active,
-            StatusArg::Blocked => Status::Blocked,
-            StatusArg::Complete => Status::Complete,
-            StatusArg::Failed => Status::Failed,
-            StatusArg::Cancelled => Status::Cancelled,
-        }
+        s.0
     }
 }
 
