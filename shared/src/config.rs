@@ -4,17 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::View;
 use crate::deadline::DEFAULT_BUDGET;
 
 use crate::events::Delivery;
-use crate::identity::{IdentityConfig, ReadScope};
+use crate::identity::{Caller, IdentityConfig, ReadScope};
 use crate::store::dynamo::DynamoStore;
 use crate::store::gate::{Gate, GatedStore};
 use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct App {
-    pub store: Arc<dyn Store>,
+    /// Reached by handlers only through [`App::store_for`], which applies the access rules.
+    store: Arc<dyn Store>,
     pub identity: IdentityConfig,
     /// Signs list cursors so they cannot be forged or moved to other filters.
     pub cursor_key: Arc<CursorKey>,
@@ -44,6 +46,22 @@ impl App {
             events: None,
             gate: None,
         }
+    }
+
+    /// The store as `caller` may use it: every access rule applied (see `access`).
+    pub fn store_for<'a>(&'a self, caller: &'a Caller) -> View<'a> {
+        View::new(self.store.as_ref(), caller, self.identity.reads)
+    }
+
+    /// Touches the store for real, for the health check (no caller, no records).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// The store with no access rule applied: for tools and tests that check what was
+    /// stored, never for a handler.
+    pub fn unscoped_store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// The same app with its store behind a concurrency gate of `capacity` operations

@@ -2,6 +2,7 @@
 //! SQLite implementations, identity and access, and the HTTP handlers every function and
 //! the local server run. The domain (VTID, record, lifecycle) is `vtid-model`'s.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod cursor;

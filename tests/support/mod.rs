@@ -250,7 +250,7 @@ impl Api {
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.app.store.as_ref()
+        self.app.unscoped_store()
     }
 
     pub async fn send(&self, req: Req) -> Resp {

@@ -14,7 +14,7 @@ use super::{Call, fingerprint, idempotency_key, json_body, reply, with_etag};
 use crate::App;
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Details};
-use crate::identity::{Caller, ReadScope};
+use crate::identity::Caller;
 use crate::record::Draft;
 use crate::store::{CreateOutcome, CreateRequest, IdempotencyKey};
 use crate::timestamp::Timestamp;
@@ -45,7 +45,6 @@ async fn create_inner(
     let draft =
         parse_create(&body, caller.tenant.as_deref(), "").map_err(ApiError::InvalidPayload)?;
     caller.check_create(&draft.tenant)?;
-    check_parents(app, &caller, std::slice::from_ref(&draft)).await?;
     let outcome = store_create(
         app,
         &caller,
@@ -115,9 +114,6 @@ async fn batch_inner(
         }
         other => other,
     };
-    check_parents(app, &caller, &drafts)
-        .await
-        .map_err(in_batch)?;
     let outcome = store_create(
         app,
         &caller,
@@ -184,31 +180,6 @@ fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
     }
 }
 
-/// With tenant-scoped reads, a plain caller may name as parent only a record it may
-/// read: any other answers as a VTID that does not exist. One read per distinct parent,
-/// only in that mode; the store checks existence again in its write.
-async fn check_parents(app: &App, caller: &Caller, drafts: &[Draft]) -> Result<(), ApiError> {
-    if app.identity.reads == ReadScope::All || caller.is_privileged() {
-        return Ok(());
-    }
-    let mut checked: Vec<Vtid> = Vec::new();
-    for parent in drafts.iter().filter_map(|d| d.parent_vtid) {
-        if checked.contains(&parent) {
-            continue;
-        }
-        let readable = app
-            .store
-            .get(parent)
-            .await?
-            .is_some_and(|p| caller.may_read(app.identity.reads, &p.tenant));
-        if !readable {
-            return Err(ApiError::parent_not_found(parent));
-        }
-        checked.push(parent);
-    }
-    Ok(())
-}
-
 async fn store_create(
     app: &App,
     caller: &Caller,
@@ -230,7 +201,9 @@ async fn store_create(
         idempotency,
         deadline: deadline.for_store(),
     };
-    Ok(app.store.create(req).await?)
+    // The view checks each parent the caller may not see as missing, before anything
+    // is reserved or the idempotency key is looked at.
+    app.store_for(caller).create(req).await
 }
 
 fn replayed(mut res: Response<Body>, replayed: bool) -> Response<Body> {

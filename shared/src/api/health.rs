@@ -18,7 +18,7 @@ pub async fn health(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
     let started = Instant::now();
     let limit = STORE_TIMEOUT.min(call.deadline.remaining());
-    let ping = tokio::time::timeout(limit, app.store.ping()).await;
+    let ping = tokio::time::timeout(limit, app.ping()).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let timestamp = Timestamp::now();
     match ping {

@@ -8,9 +8,9 @@ use serde_json::json;
 use super::page::fit_page;
 use super::{Call, parse_limit, path_vtid, reply};
 use crate::App;
+use crate::access::absent;
 use crate::cursor;
 use crate::error::ApiError;
-use crate::identity::ReadScope;
 use crate::store::HistoryQuery;
 use crate::store::limits::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 use crate::vtid::{Vtid, printable};
@@ -24,13 +24,6 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let vtid = path_vtid(req)?;
     let (limit, cursor_text) = parse(req)?;
-    let not_found = || ApiError::NotFound(format!("{vtid} does not exist"));
-    if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
-        let record = app.store.get(vtid).await?.ok_or_else(not_found)?;
-        if !caller.may_read(app.identity.reads, &record.tenant) {
-            return Err(not_found());
-        }
-    }
     let key = app.cursor_key.bytes().await?;
     let bound_to = bound_to(vtid);
     let after_version = match cursor_text {
@@ -38,14 +31,14 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         None => None,
     };
     let page = app
-        .store
+        .store_for(&caller)
         .history(&HistoryQuery {
             vtid,
             after_version,
             limit,
         })
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| absent(vtid))?;
     let fitted = fit_page(page.entries, |e| e.to_version);
     let next = fitted
         .cut_after

@@ -10,7 +10,7 @@ use super::{Call, parse_limit, reply};
 use crate::App;
 use crate::cursor;
 use crate::error::{ApiError, Detail};
-use crate::identity::{Caller, ReadScope};
+use crate::identity::Caller;
 use crate::store::{Filters, ListQuery};
 use crate::validation::tenant_chars;
 use crate::vtid::{MIN_YEAR, printable};
@@ -34,14 +34,15 @@ pub async fn list(app: &App, req: Request) -> Response<Body> {
 
 async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
+    let view = app.store_for(&caller);
     let (mut query, cursor_text) = parse(req, Paging::Yes)?;
-    scope_to_caller(app, &caller, &mut query)?;
+    view.scope(&mut query)?;
     let bound_to = filters_fingerprint(&query);
     let key = app.cursor_key.bytes().await?;
     if let Some(c) = cursor_text {
         query.after = Some(cursor::decode(key, &bound_to, &c)?);
     }
-    let page = app.store.list(&query).await?;
+    let page = view.list(&query).await?;
     let fitted = fit_page(page.records, |r| r.vtid);
     let next = fitted.cut_after.or(page.next);
     let next = next.map(|v| cursor::encode(key, &bound_to, v));
@@ -56,31 +57,8 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// filters records as the list does (`GET /vtid/events`) accepts.
 pub fn filters_only(app: &App, caller: &Caller, req: &Request) -> Result<ListQuery, ApiError> {
     let (mut query, _) = parse(req, Paging::No)?;
-    scope_to_caller(app, caller, &mut query)?;
+    app.store_for(caller).scope(&mut query)?;
     Ok(query)
-}
-
-/// With tenant-scoped reads, a caller without a privileged role reads only its own
-/// tenant: a list naming another one, or a caller with none, is 403.
-fn scope_to_caller(app: &App, caller: &Caller, query: &mut ListQuery) -> Result<(), ApiError> {
-    let filters = &mut query.filters;
-    if app.identity.reads == ReadScope::OwnTenant && !caller.is_privileged() {
-        query.tenant_scoped = true;
-        match (&filters.tenant, &caller.tenant) {
-            (_, None) => {
-                return Err(ApiError::Forbidden(
-                    "this caller has no tenant to read".into(),
-                ));
-            }
-            (Some(asked), Some(own)) if asked != own => {
-                return Err(ApiError::Forbidden(
-                    "this caller may read only its own tenant".into(),
-                ));
-            }
-            (_, Some(own)) => filters.tenant = Some(own.clone()),
-        }
-    }
-    Ok(())
 }
 
 /// Whether `limit` and `cursor` are parameters of the route.

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{Call, path_vtid, reply, with_etag};
 use crate::App;
+use crate::access::absent;
 use crate::error::ApiError;
-use crate::identity::ReadScope;
 
 pub async fn get(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
@@ -17,13 +17,12 @@ pub async fn get(app: &App, req: Request) -> Response<Body> {
 async fn get_inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = app.identity.caller(req)?;
     let vtid = path_vtid(req)?;
-    let record = app.store.get(vtid).await?;
-    match record.filter(|r| caller.may_read(app.identity.reads, &r.tenant)) {
+    match app.store_for(&caller).get(vtid).await? {
         Some(r) => Ok(with_etag(
             reply(StatusCode::OK, &json!({"ok": true, "data": r})),
             &r,
         )),
-        None => Err(ApiError::NotFound(format!("{vtid} does not exist"))),
+        None => Err(absent(vtid)),
     }
 }
 
@@ -47,15 +46,7 @@ pub async fn head(app: &App, req: Request) -> Response<Body> {
 async fn head_inner(app: &App, req: &Request) -> Result<StatusCode, ApiError> {
     let caller = app.identity.caller(req)?;
     let vtid = path_vtid(req)?;
-    let found = if app.identity.reads == ReadScope::All || caller.is_privileged() {
-        // One read of the key alone.
-        app.store.exists(vtid).await?
-    } else {
-        app.store
-            .get(vtid)
-            .await?
-            .is_some_and(|r| caller.may_read(app.identity.reads, &r.tenant))
-    };
+    let found = app.store_for(&caller).exists(vtid).await?;
     Ok(if found {
         StatusCode::OK
     } else {

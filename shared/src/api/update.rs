@@ -8,8 +8,7 @@ use super::{Call, if_match, json_body, path_vtid, reply, with_etag};
 use crate::App;
 use crate::deadline::Deadline;
 use crate::error::ApiError;
-use crate::identity::ReadScope;
-use crate::store::{StoreError, UpdateRequest};
+use crate::store::UpdateRequest;
 use crate::timestamp::Timestamp;
 use crate::validation::{MAX_BODY_BYTES, parse_patch};
 
@@ -24,25 +23,18 @@ async fn inner(app: &App, req: &Request, deadline: Deadline) -> Result<Response<
     let if_match = if_match(req)?;
     let patch = parse_patch(&json_body(req, MAX_BODY_BYTES)?).map_err(ApiError::InvalidPayload)?;
     let outcome = app
-        .store
+        .store_for(&caller)
         .update(UpdateRequest {
             vtid,
             patch,
             if_match,
-            tenant_guard: caller.update_guard(),
+            // Set by the view to what the caller may change.
+            tenant_guard: None,
             by: caller.name.clone(),
             now: Timestamp::now(),
             deadline: deadline.for_store(),
         })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound(format!("{vtid} does not exist")),
-            // With tenant-scoped reads another tenant's record must look absent here too.
-            StoreError::Forbidden if app.identity.reads == ReadScope::OwnTenant => {
-                ApiError::NotFound(format!("{vtid} does not exist"))
-            }
-            other => other.into(),
-        })?;
+        .await?;
     let record = outcome.record;
     let body = json!({"ok": true, "vtid": vtid, "changed": outcome.changed, "data": record});
     Ok(with_etag(reply(StatusCode::OK, &body), &record))
