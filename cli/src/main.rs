@@ -98,7 +98,7 @@ enum Command {
     /// than --grace; works on a store directly (--data, or --table), like import.
     Repair {
         /// The year to repair (default: this year).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1970..=9999))]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(i64::from(shared::vtid::MIN_YEAR)..=9999))]
         year: Option<u16>,
         /// How old a missing number must be before it is voided (e.g. 1h, 30m).
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]

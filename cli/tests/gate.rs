@@ -185,7 +185,7 @@ fn exit_codes_and_messages_follow_the_table() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("400 invalid_payload"), "{err}");
-    assert!(err.contains("tenant: may hold only letters"), "{err}");
+    assert!(err.contains("tenant: must be 1 to 64 of A-Z"), "{err}");
     // With --json, the error on stderr is the ledger's JSON body.
     let (code, _, err) = vtid_cmd(
         &url,

@@ -13,6 +13,15 @@ pub const VTID_FORM: &str = "a VTID is VTID-YYYY-NNNN: a four-digit year from 19
 /// Lowest year a VTID may carry; VTIDs are dated by the UTC clock.
 pub const MIN_YEAR: u16 = 1970;
 
+/// A year as a filter or the audit takes it: four digits, from [`MIN_YEAR`]; else what
+/// the caller is told.
+pub fn parse_year(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|y| text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit()) && *y >= MIN_YEAR)
+        .ok_or_else(|| format!("must be a four-digit year from {MIN_YEAR}"))
+}
+
 /// A canonical VTID. Field order makes the derived `Ord` numeric by (year, sequence).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Vtid {
@@ -112,6 +121,28 @@ impl<'de> Deserialize<'de> for Vtid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_year_is_four_digits_from_1970() {
+        assert_eq!(parse_year("2026"), Ok(2026));
+        assert_eq!(parse_year("1970"), Ok(1970));
+        for bad in [
+            "1969",
+            "0999",
+            "99",
+            "20260",
+            "+202",
+            "２０２６",
+            "",
+            "year",
+        ] {
+            assert_eq!(
+                parse_year(bad),
+                Err("must be a four-digit year from 1970".to_owned()),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn canonical_forms_round_trip() {

@@ -9,7 +9,7 @@ use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::validation::tenant_chars;
+use crate::validation::is_tenant;
 use crate::vtid::printable;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +138,7 @@ impl IdentityConfig {
         let tenant = match claims.get(self.tenant_claim.as_str()) {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) if t.is_empty() => None,
-            Some(Value::String(t)) if t.len() <= 64 && tenant_chars(t).is_ok() => Some(t.clone()),
+            Some(Value::String(t)) if is_tenant(t) => Some(t.clone()),
             // A tenant claim we cannot honour must not silently widen access.
             Some(_) => {
                 return Err(ApiError::Forbidden(

@@ -8,7 +8,7 @@ use super::{Call, reply};
 use crate::App;
 use crate::error::ApiError;
 use crate::timestamp::Timestamp;
-use crate::vtid::MIN_YEAR;
+use crate::vtid::parse_year;
 
 pub async fn audit(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
@@ -28,14 +28,7 @@ async fn inner(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
                 return Err(ApiError::invalid_query("year", "must be given once"));
             }
             "year" => {
-                year = Some(
-                    v.parse::<u16>()
-                        .ok()
-                        .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
-                        .ok_or_else(|| {
-                            ApiError::invalid_query("year", "must be a four-digit year from 1970")
-                        })?,
-                );
+                year = Some(parse_year(v).map_err(|why| ApiError::invalid_query("year", why))?);
             }
             other => {
                 return Err(ApiError::invalid_query(

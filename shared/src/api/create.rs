@@ -170,7 +170,7 @@ fn batch_items(body: &Value) -> Result<&Vec<Value>, ApiError> {
         Some(Value::Array(items)) if (1..=MAX_BATCH_ITEMS).contains(&items.len()) => Ok(items),
         Some(Value::Array(_)) => Err(ApiError::invalid_payload(
             "items",
-            "must hold 1 to 50 create bodies",
+            format!("must hold 1 to {MAX_BATCH_ITEMS} create bodies"),
         )),
         Some(_) => Err(ApiError::invalid_payload(
             "items",

@@ -12,8 +12,8 @@ use crate::cursor;
 use crate::error::{ApiError, Detail};
 use crate::identity::Caller;
 use crate::store::{Filters, ListQuery};
-use crate::validation::tenant_chars;
-use crate::vtid::{MIN_YEAR, printable};
+use crate::validation::{is_tenant, tenant_rule};
+use crate::vtid::{parse_year, printable};
 use percent_encoding::percent_decode_str;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -137,15 +137,12 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
         let parsed: Result<(), Detail> = match k {
             "taskFamily" => text_filter(k, v, 64).map(|v| filters.task_family = Some(v)),
             "assignedTo" => text_filter(k, v, 128).map(|v| filters.assigned_to = Some(v)),
-            "tenant" => match tenant_chars(v) {
-                Ok(()) if (1..=64).contains(&v.len()) => {
+            "tenant" => match is_tenant(v) {
+                true => {
                     filters.tenant = Some(v.to_owned());
                     Ok(())
                 }
-                _ => Err(Detail::new(
-                    k,
-                    "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'",
-                )),
+                false => Err(Detail::new(k, tenant_rule())),
             },
             "status" => v
                 .parse()
@@ -155,12 +152,9 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
                 .parse()
                 .map(|p| filters.parent_vtid = Some(p))
                 .map_err(|e: crate::vtid::InvalidVtid| Detail::new(k, e.0)),
-            "year" => v
-                .parse::<u16>()
-                .ok()
-                .filter(|y| v.len() == 4 && *y >= MIN_YEAR)
+            "year" => parse_year(v)
                 .map(|y| filters.year = Some(y))
-                .ok_or_else(|| Detail::new(k, "must be a four-digit year from 1970")),
+                .map_err(|why| Detail::new(k, why)),
             "includeTest" => match v {
                 "true" => {
                     include_test = true;
@@ -174,7 +168,10 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
                     limit = l;
                     Ok(())
                 }
-                Err(_) => Err(Detail::new(k, "must be a whole number from 1 to 200")),
+                Err(_) => Err(Detail::new(
+                    k,
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )),
             },
             "cursor" if paged => {
                 cursor_text = Some(v.to_owned());
