@@ -91,3 +91,9 @@ impl From<vtid_client::Error> for Fail {
         Fail::Client(e)
     }
 }
+
+/// A line on stderr; a closed stderr is no reason to panic.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}

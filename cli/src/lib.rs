@@ -6,6 +6,7 @@ pub mod events;
 pub mod exit;
 pub mod import;
 pub mod remote;
+pub mod repair;
 pub mod serve;
 pub mod store_args;
 pub mod watch;

@@ -13,6 +13,7 @@
 //! (`wire`). Without token checking, requests from other sites' pages and requests
 //! addressed to a name the server was not told it is are refused (`origin`).
 
+pub mod command;
 mod origin;
 mod wire;
 

@@ -8,6 +8,7 @@
 //! and client flags (`--url`, `--token`) are refused: an import writes to a store
 //! directly, never through the API.
 
+pub mod command;
 mod rows;
 
 use std::collections::{BTreeMap, HashSet};
