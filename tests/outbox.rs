@@ -149,11 +149,11 @@ async fn a_batch_and_an_import_are_events_and_a_refused_create_or_a_replay_is_no
         ))
         .await;
     imported.vtid = "VTID-2019-0007".parse().unwrap();
-    shared::store::Store::import_record(&l.store, &imported)
+    shared::store::Maintenance::import_record(&l.store, &imported)
         .await
         .unwrap();
     // Importing the same row again is "already present": no second event.
-    shared::store::Store::import_record(&l.store, &imported)
+    shared::store::Maintenance::import_record(&l.store, &imported)
         .await
         .unwrap();
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use shared::store::dynamo::{DynamoStore, endpoint_config};
-use shared::store::{Audit, Store};
+use shared::store::{Audit, Records};
 use vtid_faults::{Chances, Config, FaultProxy};
 
 use crate::Args;

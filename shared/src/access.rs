@@ -17,20 +17,20 @@ use crate::error::ApiError;
 use crate::identity::{Caller, ReadScope};
 use crate::record::{Draft, Record};
 use crate::store::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ListQuery, Page, Store,
+    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ListQuery, Page, Records,
     StoreError, UpdateOutcome, UpdateRequest,
 };
 use crate::vtid::Vtid;
 
 /// The store as one caller may use it.
 pub struct View<'a> {
-    store: &'a dyn Store,
+    store: &'a dyn Records,
     caller: &'a Caller,
     reads: ReadScope,
 }
 
 impl<'a> View<'a> {
-    pub fn new(store: &'a dyn Store, caller: &'a Caller, reads: ReadScope) -> Self {
+    pub fn new(store: &'a dyn Records, caller: &'a Caller, reads: ReadScope) -> Self {
         Self {
             store,
             caller,

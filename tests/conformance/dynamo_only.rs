@@ -7,6 +7,7 @@ use shared::store::schema::{IDEMPOTENCY_SK, idempotency_pk};
 use shared::store::{IdempotencyKey, ListQuery, StoreError};
 
 use super::*;
+use shared::store::Records;
 
 /// Puts an unfinished lease of another request on key `k` of tenant `acme`, ending
 /// `until_ms` from now (negative: already over).

@@ -22,8 +22,8 @@ use serde::Serialize;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery, Page,
-    Store, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
+    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery,
+    Maintenance, Page, Records, Store, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
 };
 use crate::record::Record;
 use crate::vtid::Vtid;
@@ -122,7 +122,7 @@ impl GatedStore {
 }
 
 #[async_trait]
-impl Store for GatedStore {
+impl Records for GatedStore {
     async fn create(&self, req: CreateRequest) -> Result<CreateOutcome, StoreError> {
         let _in = req.deadline.bound(self.gate.enter()).await??;
         self.inner.create(req).await
@@ -159,6 +159,13 @@ impl Store for GatedStore {
         self.inner.audit(year).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl Maintenance for GatedStore {
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
         let _in = self.gate.enter().await?;
         self.inner.import_record(record).await
@@ -190,10 +197,6 @@ impl Store for GatedStore {
         self.inner
             .void_numbers(year, numbers, cause, request_id)
             .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
     }
 }
 

@@ -183,8 +183,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What the API's handlers use, through `access::View` only: records, their history,
+/// lists, the audit and the health check's ping.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Records: Send + Sync {
     /// Numbers the drafts as one consecutive block and writes them (with their
     /// creation history and the idempotency key) atomically, or writes nothing.
     async fn create(&self, req: CreateRequest) -> Result<CreateOutcome, StoreError>;
@@ -199,6 +201,14 @@ pub trait Store: Send + Sync {
     /// One page of history, oldest first; `None` when the VTID does not exist.
     async fn history(&self, query: &HistoryQuery) -> Result<Option<HistoryPage>, StoreError>;
     async fn audit(&self, year: u16) -> Result<Audit, StoreError>;
+    /// Touches the store for real: the health check.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What `vtid import` and `vtid repair` use beside reads: records written under their own
+/// VTIDs, counters moved, numbers voided. No handler reaches it.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
     /// Registers an existing record under its own VTID, idempotently. Does not move counters.
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError>;
     /// Registers many records (each as `import_record` does); a store may write them
@@ -224,6 +234,9 @@ pub trait Store: Send + Sync {
         cause: VoidCause,
         request_id: &str,
     ) -> Result<Vec<u64>, StoreError>;
-    /// Touches the store for real: the health check.
-    async fn ping(&self) -> Result<(), StoreError>;
 }
+
+/// A whole store: what the handlers use and what the tools use.
+pub trait Store: Records + Maintenance {}
+
+impl<T: Records + Maintenance + ?Sized> Store for T {}

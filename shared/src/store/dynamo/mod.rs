@@ -41,8 +41,8 @@ use aws_sdk_dynamodb::error::BoxError;
 pub use sequencer::CONTENTION_WINDOW;
 
 use super::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery, Page,
-    Store, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
+    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery,
+    Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
 };
 use crate::record::Record;
 use crate::vtid::Vtid;
@@ -179,7 +179,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl Records for DynamoStore {
     async fn create(&self, req: CreateRequest) -> Result<CreateOutcome, StoreError> {
         self.create_records(req).await
     }
@@ -208,6 +208,13 @@ impl Store for DynamoStore {
         self.audit_year(year).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.touch().await
+    }
+}
+
+#[async_trait]
+impl Maintenance for DynamoStore {
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
         self.import_one(record).await
     }
@@ -229,10 +236,6 @@ impl Store for DynamoStore {
         request_id: &str,
     ) -> Result<Vec<u64>, StoreError> {
         self.void_listed(year, numbers, cause, request_id).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.touch().await
     }
 }
 

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use super::DynamoStore;
 use crate::deadline::Deadline;
-use crate::store::{CreateRequest, Store};
+use crate::store::{CreateRequest, Records};
 use crate::timestamp::Timestamp;
 
 /// An answer (status and body) made from the request's body.

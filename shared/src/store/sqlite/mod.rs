@@ -20,8 +20,8 @@ use tokio::sync::Mutex;
 
 use super::{
     Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, IDEMPOTENCY_TTL_SECONDS,
-    ImportResult, ListQuery, Page, Store, StoreError, UpdateOutcome, UpdateRequest, number_drafts,
-    plan_update, skipped_ranges,
+    ImportResult, ListQuery, Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest,
+    number_drafts, plan_update, skipped_ranges,
 };
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
@@ -168,7 +168,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Records for SqliteStore {
     async fn create(&self, req: CreateRequest) -> Result<CreateOutcome, StoreError> {
         self.write(req.deadline, move |conn| create(conn, req))
             .await
@@ -201,6 +201,18 @@ impl Store for SqliteStore {
         self.read(move |conn| reads::audit(conn, year)).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM counters", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(db)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Maintenance for SqliteStore {
     async fn import_record(&self, record: &Record) -> Result<ImportResult, StoreError> {
         let mut results = self.import_records(std::slice::from_ref(record)).await?;
         results
@@ -302,15 +314,6 @@ impl Store for SqliteStore {
             }
             tx.commit().map_err(db)?;
             Ok(voided)
-        })
-        .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM counters", [], |r| r.get::<_, i64>(0))
-                .map(|_| ())
-                .map_err(db)
         })
         .await
     }
