@@ -166,9 +166,13 @@ fn gives_up(e: &Error) -> bool {
 
 /// Waits before reconnecting: doubling from 1 s, at most [`LONGEST_PAUSE`].
 async fn pause(why: &Error, failures: u32) {
-    let wait = Duration::from_secs(1)
-        .saturating_mul(1 << failures.saturating_sub(1).min(5))
-        .min(LONGEST_PAUSE);
+    let wait = vtid_model::backoff::Backoff {
+        first: Duration::from_secs(1),
+        longest: LONGEST_PAUSE,
+        factor: 2.0,
+        jitter: vtid_model::backoff::Jitter::None,
+    }
+    .pause(failures);
     eprintln!("vtid watch: {why}; reconnecting in {} s", wait.as_secs());
     tokio::time::sleep(wait).await;
 }

@@ -74,3 +74,50 @@ fn a_killed_server_loses_no_acknowledged_create() {
         .unwrap();
     assert_eq!(seq, counter + 1, "the sequence continues");
 }
+
+/// `vtid wait` rides out a restart of the ledger: the gate keeps waiting through refused
+/// connections and exits 0 once the record reaches its status after the restart, and
+/// says once why it waited.
+#[test]
+fn wait_rides_out_a_restart_of_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let port = server.port;
+    let (status, created) = server.call(
+        "POST",
+        "/vtid/create",
+        Some(
+            json!({"taskFamily": "deploy", "taskType": "release", "description": "d",
+                     "tenant": "acme", "status": "active"}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    let vtid = created["vtid"].as_str().unwrap().to_owned();
+    let waiter = std::process::Command::new(support::BIN)
+        .args(["--url", &server.url(), "--timeout", "60s", "wait", &vtid])
+        .args(["--status", "complete", "--interval", "200ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill9();
+    // Down longer than the client's own retries last (at most about 3 s), so only the
+    // wait's riding out can keep the gate alive: connections are refused meanwhile.
+    std::thread::sleep(Duration::from_secs(6));
+    let server = Server::start_on(dir.path(), port, &[]);
+    let (status, _) = server.call(
+        "PATCH",
+        &format!("/vtid/{vtid}"),
+        Some(json!({"status": "complete"})),
+    );
+    assert_eq!(status, 200);
+    let out = waiter.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches("still waiting").count(),
+        1,
+        "the outage is said once: {err}"
+    );
+}

@@ -41,15 +41,15 @@ impl RetryPolicy {
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
         match retry_after {
             Some(asked) => (asked <= self.max_delay).then_some(asked),
-            None => {
-                let ceiling = self
-                    .base
-                    .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-                    .min(self.max_delay);
-                Some(Duration::from_millis(fastrand::u64(
-                    0..=ceiling.as_millis() as u64,
-                )))
-            }
+            None => Some(
+                vtid_model::backoff::Backoff {
+                    first: self.base,
+                    longest: self.max_delay,
+                    factor: 2.0,
+                    jitter: vtid_model::backoff::Jitter::Full,
+                }
+                .pause(retry),
+            ),
         }
     }
 }

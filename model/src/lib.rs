@@ -3,6 +3,7 @@
 //! in the AWS SDK or SQLite.
 
 pub mod audit;
+pub mod backoff;
 pub mod lifecycle;
 pub mod record;
 pub mod timestamp;

@@ -54,11 +54,13 @@ impl Policy {
     /// The pause after the `failures`-th failure: doubling, capped, with ±25 % jitter so
     /// that servers restarted together do not retry in step.
     pub fn pause(&self, failures: u32) -> Duration {
-        let doubled = self
-            .first_pause
-            .saturating_mul(1 << failures.saturating_sub(1).min(16));
-        let base = doubled.min(self.longest_pause);
-        base.mul_f64(0.75 + fastrand::f64() / 2.0)
+        vtid_model::backoff::Backoff {
+            first: self.first_pause,
+            longest: self.longest_pause,
+            factor: 2.0,
+            jitter: vtid_model::backoff::Jitter::Around(0.25),
+        }
+        .pause(failures)
     }
 }
 

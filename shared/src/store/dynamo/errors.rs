@@ -166,13 +166,18 @@ impl Backoff {
         Self::default()
     }
 
+    /// The policy: doubling from [`Self::BASE`] up to [`Self::CAP`], full jitter.
+    const POLICY: vtid_model::backoff::Backoff = vtid_model::backoff::Backoff {
+        first: Self::BASE,
+        longest: Self::CAP,
+        factor: 2.0,
+        jitter: vtid_model::backoff::Jitter::Full,
+    };
+
     /// The next pause: uniform in `0 ..= min(CAP, BASE * 2^attempt)`.
     pub fn next_pause(&mut self) -> Duration {
-        let ceiling = Self::BASE
-            .saturating_mul(1 << self.attempt.min(16))
-            .min(Self::CAP);
         self.attempt += 1;
-        Duration::from_millis(fastrand::u64(0..=ceiling.as_millis() as u64))
+        Self::POLICY.pause(self.attempt)
     }
 
     pub async fn pause(&mut self, deadline: Deadline) -> Result<(), Expired> {
