@@ -156,52 +156,17 @@ fn metadata_limits(m: &Map<String, Value>) -> Result<(), ValidationError> {
 /// The text and object limits of docs/api.md's "The record", on values already trimmed and typed.
 #[derive(Validate, Default)]
 struct Limits {
-    #[validate(
-        length(
-            min = 1,
-            max = 64,
-            message = "must be 1 to 64 characters after trimming"
-        ),
-        custom(function = "no_control_chars")
-    )]
+    #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
     task_family: Option<String>,
-    #[validate(
-        length(
-            min = 1,
-            max = 64,
-            message = "must be 1 to 64 characters after trimming"
-        ),
-        custom(function = "no_control_chars")
-    )]
+    #[validate(length(min = 1, max = 64), custom(function = "no_control_chars"))]
     task_type: Option<String>,
-    #[validate(
-        length(
-            min = 1,
-            max = 200,
-            message = "must be 1 to 200 characters after trimming"
-        ),
-        custom(function = "no_control_chars")
-    )]
+    #[validate(length(min = 1, max = 200), custom(function = "no_control_chars"))]
     title: Option<String>,
-    #[validate(
-        length(
-            min = 1,
-            max = 4000,
-            message = "must be 1 to 4000 characters after trimming"
-        ),
-        custom(function = "prose_chars")
-    )]
+    #[validate(length(min = 1, max = 4000), custom(function = "prose_chars"))]
     description: Option<String>,
     #[validate(custom(function = "tenant_field"))]
     tenant: Option<String>,
-    #[validate(
-        length(
-            min = 1,
-            max = 128,
-            message = "must be 1 to 128 characters after trimming"
-        ),
-        custom(function = "no_control_chars")
-    )]
+    #[validate(length(min = 1, max = 128), custom(function = "no_control_chars"))]
     assigned_to: Option<String>,
     #[validate(custom(function = "metadata_limits"))]
     metadata: Option<Map<String, Value>>,
@@ -221,7 +186,14 @@ fn limit_details(errors: ValidationErrors, prefix: &str, out: &mut Details) {
     fields.sort_by_key(|(f, _)| f.to_string());
     for (field, errs) in fields {
         if let Some(e) = errs.first() {
-            let message = e.message.as_deref().unwrap_or("is not valid").to_owned();
+            let message = match (&e.message, e.params.get("min"), e.params.get("max")) {
+                (Some(m), _, _) => m.to_string(),
+                // A length rule: its bounds, as the derive declares them.
+                (None, Some(min), Some(max)) => {
+                    format!("must be {min} to {max} characters after trimming")
+                }
+                (None, _, _) => "is not valid".to_owned(),
+            };
             out.add(format!("{prefix}{}", camel(&field)), message);
         }
     }
