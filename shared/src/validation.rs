@@ -578,10 +578,19 @@ mod tests {
     fn length_limits_count_characters() {
         let ok = json!({"taskFamily": "é".repeat(64), "taskType": "b", "description": "c", "tenant": "t"});
         assert!(parse_create(&ok, None, "").is_ok());
-        let long = json!({"taskFamily": "é".repeat(65), "taskType": "b", "description": "c", "tenant": "t"});
-        assert_eq!(
-            fields(&parse_create(&long, None, "").unwrap_err()),
-            ["taskFamily"]
+        let long = json!({"taskFamily": "é".repeat(65), "taskType": "b", "description": "c",
+            "title": "t".repeat(201), "tenant": "t"});
+        let err = parse_create(&long, None, "").unwrap_err();
+        assert_eq!(fields(&err), ["taskFamily", "title"]);
+        // Each message names the field's own bounds.
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("must be 1 to 64 characters after trimming"),
+            "{text}"
+        );
+        assert!(
+            text.contains("must be 1 to 200 characters after trimming"),
+            "{text}"
         );
     }
 
