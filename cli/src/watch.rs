@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vtid_client::{Client, Error, Event, Kind};
+use vtid_client::{Client, Error, Event};
 
 use crate::exit::Fail;
 use crate::remote::Remote;
@@ -105,7 +105,7 @@ pub async fn run(remote: &Remote, args: WatchArgs) -> Result<(), Fail> {
         let mut stream = match client.events(&query, resume.as_deref()).await {
             Ok(s) => s,
             // Refused for good (a bad filter, no access, not a ledger): retrying cannot help.
-            Err(e) if gives_up(&e) => return Err(Fail::Client(e)),
+            Err(e) if !e.is_passing() => return Err(Fail::Client(e)),
             Err(e) => {
                 failures += 1;
                 pause(&e, failures).await;
@@ -150,17 +150,6 @@ pub async fn run(remote: &Remote, args: WatchArgs) -> Result<(), Fail> {
             }
         }
         resume = stream.last_event_id().map(str::to_owned).or(resume);
-    }
-}
-
-/// Whether a failure to open the stream is final: anything but an unreachable or busy
-/// ledger (connection refused, timeouts, 5xx) is.
-fn gives_up(e: &Error) -> bool {
-    match e {
-        Error::Unreachable { .. } | Error::Timeout { .. } => false,
-        Error::Refused(r) => !matches!(r.status, 429 | 500..=599),
-        Error::NotALedger { .. } => true,
-        _ => e.kind() != Kind::Unavailable,
     }
 }
 

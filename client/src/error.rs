@@ -108,6 +108,18 @@ impl Error {
         }
     }
 
+    /// Whether the ledger is away for a while rather than answering: unreachable, no
+    /// answer in time, 429 or a 5xx. A later call may succeed; anything else (a refusal,
+    /// a server that is not the ledger) is the answer. What `vtid wait` waits through and
+    /// `vtid watch` reconnects after.
+    pub fn is_passing(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Refused(r) => matches!(r.status, 429 | 500..=599),
+            Error::Invalid(_) | Error::NotALedger { .. } => false,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.kind() == Kind::NotFound
     }
@@ -162,6 +174,26 @@ mod tests {
             token_problem: None,
             retry_after: None,
         }))
+    }
+
+    #[test]
+    fn the_ledger_is_away_when_unreachable_slow_busy_or_failing() {
+        let unreachable = Error::Unreachable {
+            target: "t".into(),
+            cause: "refused".into(),
+        };
+        let timeout = Error::Timeout {
+            target: "t".into(),
+            after: Duration::from_secs(1),
+        };
+        assert!(unreachable.is_passing() && timeout.is_passing());
+        for status in [429, 500, 502, 503, 504] {
+            assert!(refusal(status, "x").is_passing(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409, 412, 413, 422] {
+            assert!(!refusal(status, "x").is_passing(), "{status}");
+        }
+        assert!(!Error::Invalid("bad".into()).is_passing());
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub async fn wait(
                 }
                 last_seen = Some(status);
             }
-            Err(e) if passing(&e) => {
+            Err(e) if e.is_passing() => {
                 if outage.is_none() {
                     // Said once per outage, whatever --verbose: a gate's log shows why it waited.
                     eprintln!("vtid: {e}; still waiting for {vtid} until the time limit");
@@ -100,17 +100,5 @@ pub async fn wait(
             });
         }
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// Whether an error is the ledger being away for a while (it may answer on the next
-/// poll), not an answer: anything else (a refusal, a server that is not the ledger)
-/// ends the wait at once.
-fn passing(e: &vtid_client::Error) -> bool {
-    use vtid_client::Error;
-    match e {
-        Error::Unreachable { .. } | Error::Timeout { .. } => true,
-        Error::Refused(r) => matches!(r.status, 429 | 500..=599),
-        _ => false,
     }
 }
