@@ -38,10 +38,6 @@ impl<'a> View<'a> {
         }
     }
 
-    pub fn caller(&self) -> &Caller {
-        self.caller
-    }
-
     /// Whether the caller sees every tenant's records.
     fn sees_all(&self) -> bool {
         self.reads == ReadScope::All || self.caller.is_privileged()
