@@ -17,6 +17,11 @@ async fn as_(api: &Api, who: Who, req: Req) -> Resp {
     api.send(req.who(who)).await
 }
 
+/// `who` sends `req` and is refused: 403 forbidden.
+async fn forbidden(api: &Api, who: Who, req: Req) {
+    as_(api, who, req).await.assert_error(403, "forbidden");
+}
+
 #[tokio::test]
 async fn no_identity_is_401_everywhere_but_health() {
     let api = api().await;
@@ -84,13 +89,12 @@ async fn users_create_for_their_own_tenant_only() {
     .await;
     assert_eq!(defaulted.status, 201, "{}", defaulted.raw);
     assert_eq!(defaulted.body["data"]["tenant"], "acme");
-    as_(
+    forbidden(
         &api,
         user.clone(),
         Req::new("POST", "/vtid/create").json(rec("umbrella")),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
     let batch = as_(
         &api,
         user,
@@ -109,13 +113,12 @@ async fn users_create_for_their_own_tenant_only() {
     .await;
     r.assert_error(400, "invalid_payload");
     assert_eq!(r.detail_fields(), ["tenant"]);
-    as_(
+    forbidden(
         &api,
         lost,
         Req::new("POST", "/vtid/create").json(rec("acme")),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
     assert_eq!(api.get("/vtid/list").await.body["count"], 2);
 }
 
@@ -162,13 +165,12 @@ async fn admin_service_iam_and_lambda_authorizer_create_for_any_tenant() {
         );
     }
     let plain_lambda = Who::LambdaAuthorizer(json!({"sub": "agent-8", "tenant": "acme"}));
-    as_(
+    forbidden(
         &api,
         plain_lambda,
         Req::new("POST", "/vtid/create").json(rec("umbrella")),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
 }
 
 #[tokio::test]
@@ -186,20 +188,18 @@ async fn updates_are_for_the_records_tenant_admin_and_service() {
     )
     .await;
     assert_eq!(own.status, 200, "{}", own.raw);
-    as_(
+    forbidden(
         &api,
         Who::user("umbrella"),
         Req::new("PATCH", &path).json(json!({"title": "theirs"})),
     )
-    .await
-    .assert_error(403, "forbidden");
-    as_(
+    .await;
+    forbidden(
         &api,
         Who::Jwt(json!({"sub": "nobody-in-particular"})),
         Req::new("PATCH", &path).json(json!({"title": "x"})),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
     let svc = Who::Jwt(json!({"sub": "svc", "role": "service", "tenant": "umbrella"}));
     assert_eq!(
         as_(
@@ -348,21 +348,19 @@ async fn no_header_or_body_field_raises_a_role_or_changes_a_tenant() {
         r.assert_error(400, "invalid_payload");
         assert_eq!(r.detail_fields(), [field]);
     }
-    as_(
+    forbidden(
         &api,
         user.clone(),
         Req::new("GET", "/vtid/audit").header("X-Role", "admin"),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
     // A role claim under another name than the configured one does not count.
-    as_(
+    forbidden(
         &api,
         Who::Jwt(json!({"sub": "u", "tenant": "acme", "roles": "admin"})),
         Req::new("GET", "/vtid/audit"),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
 }
 
 #[tokio::test]
@@ -392,34 +390,31 @@ async fn claim_names_are_configuration_as_for_cognito() {
     )
     .await;
     assert_eq!(r.body["data"]["tenant"], "acme");
-    as_(
+    forbidden(
         &api,
         cognito_user,
         Req::new("POST", "/vtid/create").json(rec("other")),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
     // The default claim names mean nothing under this configuration.
-    as_(
+    forbidden(
         &api,
         Who::Jwt(json!({"sub": "x", "role": "admin", "tenant": "acme"})),
         Req::new("GET", "/vtid/audit"),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
 }
 
 #[tokio::test]
 async fn a_malformed_tenant_claim_is_refused() {
     let api = api().await;
     let bad = Who::Jwt(json!({"sub": "x", "tenant": "acme corp"}));
-    as_(
+    forbidden(
         &api,
         bad,
         Req::new("POST", "/vtid/create").json(rec("acme")),
     )
-    .await
-    .assert_error(403, "forbidden");
+    .await;
 }
 
 #[tokio::test]

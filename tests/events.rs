@@ -81,12 +81,7 @@ async fn stream_records_become_one_event_per_change() {
     let kinds: Vec<Kind> = changes.iter().map(|c| c.kind).collect();
     assert_eq!(
         kinds,
-        [
-            Kind::Created,
-            Kind::StatusChanged,
-            Kind::Updated,
-            Kind::Completed
-        ],
+        vtid_tests::LIFECYCLE_KINDS,
         "history items are not events"
     );
     let ids: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();

@@ -14,21 +14,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Number, Value, json};
 use shared::error::{MAX_DETAILS, MAX_ERROR_BODY_BYTES};
 use shared::identity::{Claims, IdentityConfig, ReadScope, Role};
+use shared::validation::CREATE_FIELDS;
 use vtid_tests::{Api, Kind, Req, Resp, Who, assert_no_internals};
-
-const FIELDS: &[&str] = &[
-    "taskFamily",
-    "taskType",
-    "title",
-    "description",
-    "status",
-    "tenant",
-    "assignedTo",
-    "parentVtid",
-    "metadata",
-    "isTest",
-    "items",
-];
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -67,9 +54,14 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// The keys a body of the API may carry: a create's fields and a batch's `items`.
+fn fields() -> Vec<&'static str> {
+    CREATE_FIELDS.into_iter().chain(["items"]).collect()
+}
+
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(FIELDS).prop_map(str::to_owned),
+        3 => prop::sample::select(fields()).prop_map(str::to_owned),
         1 => text(),
     ]
 }

@@ -90,15 +90,7 @@ async fn every_change_is_one_event_built_as_the_stream_consumer_builds_it() {
         );
     }
     let kinds: Vec<Kind> = events.iter().map(|e| e.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            Kind::Created,
-            Kind::StatusChanged,
-            Kind::Updated,
-            Kind::Completed
-        ]
-    );
+    assert_eq!(kinds, vtid_tests::LIFECYCLE_KINDS);
     assert_eq!(l.store.last_event().await.unwrap(), 4);
     assert_eq!(l.store.events_after(2, 1).await.unwrap()[0].position, 3);
 }

@@ -12,9 +12,9 @@ use serde_json::json;
 use shared::App;
 use shared::identity::IdentityConfig;
 use shared::record::Record;
-use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, endpoint_config};
 use shared::store::sqlite::SqliteStore;
+use shared::store::{CounterAdvance, Store};
 use shared::timestamp::Timestamp;
 use shared::vtid::Vtid;
 
@@ -256,9 +256,13 @@ impl Target {
 /// Fills `store` with records `from..=to` of `year`, in chunks, the counter moved first
 /// (as `vtid import` does).
 async fn fill(store: &dyn Store, year: u16, from: u32, to: u32, chunk: usize, parallel: bool) {
-    let all: Vec<u64> = (1..=u64::from(to)).collect();
+    let advance = CounterAdvance {
+        year,
+        to: u64::from(to),
+        imported: (1..=u64::from(to)).collect(),
+    };
     store
-        .advance_counter(year, u64::from(to), &all)
+        .advance_counter(advance)
         .await
         .expect("move the counter");
     let now = Timestamp::now();

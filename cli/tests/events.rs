@@ -2,7 +2,7 @@
 //! on loopback that fails on purpose (and across a `kill -9`), dead letters counted by
 //! health, `GET /vtid/events` resumed with `Last-Event-ID`, and `vtid watch`.
 
-mod support;
+mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -10,8 +10,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::sink::Sink;
+use common::{BIN, Server, wait_for};
 use serde_json::{Value, json};
-use support::{BIN, Server, Sink, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -20,13 +21,13 @@ fn rec(family: &str) -> Value {
 }
 
 fn create(server: &Server, body: Value) -> String {
-    let (status, res) = server.call("POST", "/vtid/create", Some(body));
+    let (status, res) = server.call("POST", "/vtid/create", Some(body), &[]);
     assert_eq!(status, 201, "{res}");
     res["vtid"].as_str().unwrap().to_owned()
 }
 
 fn patch(server: &Server, vtid: &str, body: Value) {
-    let (status, res) = server.call("PATCH", &format!("/vtid/{vtid}"), Some(body));
+    let (status, res) = server.call("PATCH", &format!("/vtid/{vtid}"), Some(body), &[]);
     assert_eq!(status, 200, "{res}");
 }
 
@@ -34,7 +35,7 @@ fn patch(server: &Server, vtid: &str, body: Value) {
 fn expected_ids(server: &Server, vtids: &[&String]) -> HashSet<String> {
     let mut ids = HashSet::new();
     for v in vtids {
-        let (_, res) = server.call("GET", &format!("/vtid/{v}"), None);
+        let (_, res) = server.call("GET", &format!("/vtid/{v}"), None, &[]);
         let version = res["data"]["version"].as_u64().unwrap();
         ids.extend((1..=version).map(|n| format!("{v}:{n}")));
     }
@@ -42,7 +43,7 @@ fn expected_ids(server: &Server, vtids: &[&String]) -> HashSet<String> {
 }
 
 fn health_events(server: &Server) -> Value {
-    server.call("GET", "/vtid/health", None).1["checks"]["events"].clone()
+    server.call("GET", "/vtid/health", None, &[]).1["checks"]["events"].clone()
 }
 
 #[test]
@@ -57,7 +58,7 @@ fn the_outbox_reaches_a_failing_sink_in_order_across_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let url = sink.url();
     let webhook = ["--oasis-url", url.as_str()];
-    let first = Server::start(dir.path(), &webhook);
+    let first = Server::on(dir.path(), &webhook);
     let a = create(&first, rec("deploy"));
     let b = create(&first, rec("deploy"));
     patch(&first, &a, json!({"status": "active"}));
@@ -71,7 +72,7 @@ fn the_outbox_reaches_a_failing_sink_in_order_across_a_kill_9() {
     wait_for("the slow post", PATIENCE, || sink.posts().len() >= 4);
     first.kill9();
 
-    let second = Server::start(dir.path(), &webhook);
+    let second = Server::on(dir.path(), &webhook);
     patch(&second, &b, json!({"status": "active"}));
     patch(&second, &b, json!({"status": "complete"}));
     patch(&second, &c, json!({"title": "renamed"}));
@@ -158,7 +159,7 @@ fn an_event_the_sink_never_takes_becomes_a_counted_dead_letter() {
     });
     let dir = tempfile::tempdir().unwrap();
     let url = sink.url();
-    let server = Server::start(dir.path(), &["--oasis-url", &url, "--oasis-attempts", "2"]);
+    let server = Server::on(dir.path(), &["--oasis-url", &url, "--oasis-attempts", "2"]);
     let poison = create(
         &server,
         json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": "poison"}),
@@ -211,14 +212,13 @@ fn a_webhook_needs_the_embedded_store_and_a_url() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
         if !args.contains(&"--table") {
-            cmd.arg("--data").arg(dir.path());
+            all.extend(["--data", dir.path().to_str().unwrap()]);
         }
-        let out = cmd.args(&args).output().unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        all.extend(&args);
+        let (code, _, err) = common::vtid(&all);
+        assert_ne!(code, 0);
         assert!(err.contains(says), "{err}");
     }
 }
@@ -267,7 +267,7 @@ fn documented_as_sse_event(e: &vtid_client::Event) {
 #[tokio::test]
 async fn sse_resumes_after_last_event_id_with_no_gap_and_no_repeat() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::on(dir.path(), &[]);
     let client = vtid_client::Client::http(&server.url(), None).unwrap();
     let a = create(&server, rec("deploy"));
     patch(&server, &a, json!({"status": "active"}));
@@ -372,7 +372,7 @@ fn next_line(rx: &mpsc::Receiver<String>, containing: &str) -> String {
 #[test]
 fn vtid_watch_shows_another_clients_create_and_reconnects() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::on(dir.path(), &[]);
     let port = server.port;
     let mut watch = Command::new(BIN)
         .args(["--url", &server.url(), "watch"])
@@ -397,7 +397,7 @@ fn vtid_watch_shows_another_clients_create_and_reconnects() {
     // The server dies and comes back on the same address: watch continues after the
     // last event it printed.
     server.kill9();
-    let server = Server::start_on(dir.path(), port, &[]);
+    let server = Server::restart_on(dir.path(), port, &[]);
     next_line(&err, "after event 1");
     patch(&server, &v, json!({"status": "active"}));
     let line = next_line(&out, &v);

@@ -26,19 +26,7 @@ fn ledger(extra: &[&str]) -> (Server, tempfile::TempDir, String) {
 }
 
 fn create(url: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "create",
-        "--family",
-        "deploy",
-        "--type",
-        "release",
-        "--description",
-        "ship v7",
-        "--tenant",
-        "acme",
-    ];
-    args.extend_from_slice(extra);
-    let (code, vtid, err) = vtid_cmd(url, &args);
+    let (code, vtid, err) = vtid_cmd(url, &create_args("acme", extra));
     assert_eq!(code, 0, "{err}");
     vtid
 }
@@ -169,60 +157,18 @@ fn exit_codes_and_messages_follow_the_table() {
     assert_eq!(code, 2);
     assert!(err.contains("VTID-YYYY-NNNN"), "{err}");
     // The server's details reach the user, field by field.
-    let (code, _, err) = vtid_cmd(
-        &url,
-        &[
-            "create",
-            "--family",
-            "deploy",
-            "--type",
-            "release",
-            "--description",
-            "x",
-            "--tenant",
-            "not a tenant!",
-        ],
-    );
+    let (code, _, err) = vtid_cmd(&url, &create_args("not a tenant!", &[]));
     assert_eq!(code, 2);
     assert!(err.contains("400 invalid_payload"), "{err}");
     assert!(err.contains("tenant: must be 1 to 64 of A-Z"), "{err}");
     // With --json, the error on stderr is the ledger's JSON body.
-    let (code, _, err) = vtid_cmd(
-        &url,
-        &[
-            "--json",
-            "create",
-            "--family",
-            "deploy",
-            "--type",
-            "release",
-            "--description",
-            "x",
-            "--tenant",
-            "not a tenant!",
-        ],
-    );
+    let (code, _, err) = vtid_cmd(&url, &create_args("not a tenant!", &["--json"]));
     assert_eq!(code, 2);
     let body: Value = serde_json::from_str(err.trim()).expect("a JSON error body");
     assert_eq!(body["code"], "invalid_payload");
     assert_eq!(body["details"][0]["field"], "tenant");
     // Conflicts and preconditions: 4.
-    let (code, _, err) = vtid_cmd(
-        &url,
-        &[
-            "create",
-            "--family",
-            "f",
-            "--type",
-            "t",
-            "--description",
-            "d",
-            "--tenant",
-            "acme",
-            "--parent",
-            &missing,
-        ],
-    );
+    let (code, _, err) = vtid_cmd(&url, &create_args("acme", &["--parent", &missing]));
     assert_eq!(code, 4);
     assert!(err.contains("parent_not_found"), "{err}");
     let v = create(&url, &[]);
@@ -279,21 +225,11 @@ fn token_problems_are_named_and_exit_3() {
     let secret = fixture("hs256-test-secret");
     let (_server, _dir, url) =
         ledger(&["--jwt-hs256-secret-file", &secret, "--jwt-audience", "vtid"]);
-    let args = [
-        "create",
-        "--family",
-        "f",
-        "--type",
-        "t",
-        "--description",
-        "d",
-        "--tenant",
-        "acme",
-    ];
+    let args = create_args("acme", &[]);
     let with_token = |token: &str| {
         let out = Command::new(BIN)
             .args(["--url", &url, "--token", token])
-            .args(args)
+            .args(&args)
             .output()
             .unwrap();
         (
@@ -439,21 +375,7 @@ fn a_create_whose_answer_was_lost_is_retried_without_a_second_vtid() {
     let (server, _dir, url) = ledger(&[]);
     let creates = Arc::new(AtomicUsize::new(0));
     let proxy = losing_proxy(server.port, creates.clone());
-    let (code, vtid, err) = vtid_cmd(
-        &proxy,
-        &[
-            "-v",
-            "create",
-            "--family",
-            "f",
-            "--type",
-            "t",
-            "--description",
-            "d",
-            "--tenant",
-            "acme",
-        ],
-    );
+    let (code, vtid, err) = vtid_cmd(&proxy, &create_args("acme", &["-v"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(creates.load(Ordering::SeqCst), 2, "sent twice");
     assert!(err.contains("Idempotency-Key: vtid-"), "{err}");

@@ -3,124 +3,16 @@
 //! connections, and tokens an attacker would forge. Every answer is asserted by status,
 //! code and a small JSON body; nothing refused is written.
 
-#[path = "common/http.rs"]
-mod http;
-#[path = "common/spawn.rs"]
-mod spawn;
+mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use common::http::Answer;
+use common::tokens::{HS256, secret_file, signed};
+use common::{Server, bearer, in_an_hour, rec};
 use serde_json::{Value, json};
-
-/// The documented largest error body.
-const MAX_ERROR_BODY_BYTES: usize = 8 * 1024;
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One answer read off the wire.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    raw: String,
-    body: Value,
-}
-
-impl Answer {
-    fn parse(bytes: &[u8]) -> Answer {
-        let text = String::from_utf8_lossy(bytes);
-        let (status, head, raw) = http::split_answer(&text);
-        Answer {
-            status,
-            head,
-            raw: raw.to_owned(),
-            body: serde_json::from_str(raw).unwrap_or(Value::Null),
-        }
-    }
-
-    /// An error of `status` and `code` with the API's JSON error body, small.
-    #[track_caller]
-    fn refused(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{self:?}");
-        assert_eq!(self.body["ok"], false, "{self:?}");
-        assert_eq!(self.body["code"], code, "{self:?}");
-        assert!(self.body["error"].as_str().is_some_and(|e| !e.is_empty()));
-        assert!(self.body["details"].is_array(), "{self:?}");
-        assert!(
-            self.head.contains("content-type: application/json"),
-            "{self:?}"
-        );
-        assert!(
-            self.raw.len() <= MAX_ERROR_BODY_BYTES,
-            "{} bytes",
-            self.raw.len()
-        );
-    }
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut all = vec!["--data", data.path().to_str().expect("a UTF-8 folder")];
-        all.extend_from_slice(args);
-        let (child, port) = spawn::spawn_serve(&all);
-        let server = Server {
-            child,
-            port,
-            _data: data,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && server.call("GET", "/vtid/health", &[], "").status == 200
-            {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("vtid serve did not answer GET /vtid/health");
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s
-    }
-
-    /// Sends `bytes` (as far as the server takes them) and reads the answer to the end.
-    fn raw(&self, bytes: &[u8]) -> Answer {
-        let mut s = self.connect();
-        let _ = s.write_all(bytes);
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        Answer::parse(&out)
-    }
-
-    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        self.raw(http::request(method, path, headers, body).as_bytes())
-    }
-}
 
 /// Reads until the server closes the connection; true when it did (not a client timeout).
 fn closed_by_server(s: &mut TcpStream) -> bool {
@@ -135,20 +27,16 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     }
 }
 
-fn rec(tenant: &str) -> String {
-    json!({"taskFamily": "f", "taskType": "t", "description": "d", "tenant": tenant}).to_string()
-}
-
 fn count(server: &Server, auth: &[(&str, &str)]) -> Value {
     server
-        .call("GET", "/vtid/list?includeTest=true", auth, "")
+        .send("GET", "/vtid/list?includeTest=true", auth, "")
         .body["count"]
         .clone()
 }
 
 #[test]
 fn malformed_and_oversized_requests_get_json_errors() {
-    let server = Server::start(&[]);
+    let server = Server::fresh(&[]);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
             "Content-Length: -1",
@@ -244,14 +132,14 @@ fn malformed_and_oversized_requests_get_json_errors() {
     // Strict JSON over HTTP too.
     let dup =
         r#"{"taskFamily":"f","taskType":"t","description":"d","tenant":"acme","tenant":"globex"}"#;
-    let answer = server.call("POST", "/vtid/create", &[], dup);
+    let answer = server.send("POST", "/vtid/create", &[], dup);
     answer.refused(400, "invalid_payload");
     assert_eq!(answer.body["details"][0]["field"], "tenant");
     // The server is still serving, and nothing was created.
     assert_eq!(count(&server, &[]), 0);
     assert_eq!(
         server
-            .call("POST", "/vtid/create", &[], &rec("acme"))
+            .send("POST", "/vtid/create", &[], &rec("acme").to_string())
             .status,
         201
     );
@@ -259,7 +147,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
 
 #[test]
 fn slow_and_idle_connections_are_closed() {
-    let server = Server::start(&["--header-timeout", "1"]);
+    let server = Server::fresh(&["--header-timeout", "1"]);
     // A request head that never ends.
     let mut slow = server.connect();
     slow.write_all(b"GET /vtid/list HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
@@ -315,9 +203,9 @@ fn hold_slot(server: &Server) -> TcpStream {
 
 #[test]
 fn connections_past_the_cap_are_answered_503() {
-    let server = Server::start(&["--max-connections", "2", "--header-timeout", "60"]);
+    let server = Server::fresh(&["--max-connections", "2", "--header-timeout", "60"]);
     let held: Vec<TcpStream> = (0..2).map(|_| hold_slot(&server)).collect();
-    let answer = server.call("GET", "/vtid/list", &[], "");
+    let answer = server.send("GET", "/vtid/list", &[], "");
     answer.refused(503, "unavailable");
     assert!(answer.head.contains("retry-after: 1"), "{answer:?}");
     for s in &held {
@@ -327,7 +215,7 @@ fn connections_past_the_cap_are_answered_503() {
     // The slots come back once those connections are gone.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let answer = server.call("GET", "/vtid/list", &[], "");
+        let answer = server.send("GET", "/vtid/list", &[], "");
         if answer.status == 200 {
             break;
         }
@@ -336,51 +224,19 @@ fn connections_past_the_cap_are_answered_503() {
     }
 }
 
-fn secret() -> Vec<u8> {
-    std::fs::read(fixture("hs256-test-secret"))
-        .unwrap()
-        .trim_ascii()
-        .to_vec()
-}
-
-/// An HS256 token over a header and claims written as given.
-fn token(header: &str, claims: &str) -> String {
-    let signing = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(claims)
-    );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret()).unwrap();
-    mac.update(signing.as_bytes());
-    format!(
-        "{signing}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
-}
-
-const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
-fn bearer(claims: Value) -> String {
-    format!("Bearer {}", token(HS256, &claims.to_string()))
-}
-
-fn in_an_hour() -> i64 {
-    chrono::Utc::now().timestamp() + 3600
-}
-
 #[test]
 fn tokens_and_their_claims_are_read_strictly() {
-    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let server = Server::fresh(&["--jwt-hs256-secret-file", &secret_file()]);
     let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
     // The scheme in any case; Authorization twice is refused.
     let raw_admin = admin.trim_start_matches("Bearer ");
     for scheme in ["bearer", "BEARER"] {
         let auth = format!("{scheme} {raw_admin}");
-        let answer = server.call("GET", "/vtid/audit", &[("Authorization", &auth)], "");
+        let answer = server.send("GET", "/vtid/audit", &[("Authorization", &auth)], "");
         assert_eq!(answer.status, 200, "{scheme}: {answer:?}");
     }
     let user = bearer(json!({"sub": "alice", "tenant": "acme", "exp": in_an_hour()}));
-    let answer = server.call(
+    let answer = server.send(
         "GET",
         "/vtid/audit",
         &[("Authorization", &user), ("Authorization", &admin)],
@@ -405,7 +261,7 @@ fn tokens_and_their_claims_are_read_strictly() {
     ] {
         let mut claims = json!({"sub": "mallory", "role": "admin"});
         claims[name] = value.clone();
-        let answer = server.call(
+        let answer = server.send(
             "GET",
             "/vtid/audit",
             &[("Authorization", &bearer(claims))],
@@ -414,19 +270,19 @@ fn tokens_and_their_claims_are_read_strictly() {
         answer.refused(401, "unauthenticated");
         assert!(answer.raw.len() < 512, "{name}: {value}");
     }
-    let crit = token(
+    let crit = signed(
         r#"{"alg":"HS256","crit":["urn:example:must-understand"],"urn:example:must-understand":1}"#,
         &json!({"sub": "mallory", "role": "admin"}).to_string(),
     );
-    let answer = server.call(
+    let answer = server.send(
         "GET",
         "/vtid/audit",
         &[("Authorization", &format!("Bearer {crit}"))],
         "",
     );
     answer.refused(401, "unauthenticated");
-    let dup = token(HS256, r#"{"sub":"mallory","role":"user","role":"admin"}"#);
-    let answer = server.call(
+    let dup = signed(HS256, r#"{"sub":"mallory","role":"user","role":"admin"}"#);
+    let answer = server.send(
         "GET",
         "/vtid/audit",
         &[("Authorization", &format!("Bearer {dup}"))],
@@ -444,19 +300,19 @@ fn tokens_and_their_claims_are_read_strictly() {
         json!({"sub": 42, "role": "admin"}),
     ] {
         let auth = bearer(claims.clone());
-        let answer = server.call("GET", "/vtid/audit", &[("Authorization", &auth)], "");
+        let answer = server.send("GET", "/vtid/audit", &[("Authorization", &auth)], "");
         answer.refused(403, "forbidden");
-        let answer = server.call(
+        let answer = server.send(
             "POST",
             "/vtid/create",
             &[("Authorization", &auth)],
-            &rec("acme"),
+            &rec("acme").to_string(),
         );
         answer.refused(403, "forbidden");
     }
     // A null tenant is no tenant, not the tenant "null".
     let nameless = bearer(json!({"sub": "drifter", "tenant": null}));
-    let answer = server.call(
+    let answer = server.send(
         "POST",
         "/vtid/create",
         &[("Authorization", &nameless)],
@@ -464,20 +320,20 @@ fn tokens_and_their_claims_are_read_strictly() {
     );
     answer.refused(400, "invalid_payload");
     assert_eq!(answer.body["details"][0]["field"], "tenant");
-    let answer = server.call(
+    let answer = server.send(
         "POST",
         "/vtid/create",
         &[("Authorization", &nameless)],
-        &rec("null"),
+        &rec("null").to_string(),
     );
     answer.refused(403, "forbidden");
     // An array of strings is a role.
     let service = bearer(json!({"sub": "ci", "role": ["users", "service"]}));
-    let answer = server.call(
+    let answer = server.send(
         "POST",
         "/vtid/create",
         &[("Authorization", &service)],
-        &rec("acme"),
+        &rec("acme").to_string(),
     );
     assert_eq!(answer.status, 201, "{answer:?}");
     assert_eq!(answer.body["data"]["createdBy"], "ci");
@@ -495,7 +351,7 @@ fn tokens_and_their_claims_are_read_strictly() {
 /// applies: a browser never adds a bearer token by itself.
 #[test]
 fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
-    let server = Server::start(&["--allowed-host", "ledger.test"]);
+    let server = Server::fresh(&["--allowed-host", "ledger.test"]);
     let own = format!("http://localhost:{}", server.port);
     for headers in [
         vec![
@@ -511,7 +367,7 @@ fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
             ("Sec-Fetch-Site", "same-site"),
         ],
     ] {
-        let answer = server.call("POST", "/vtid/create", &headers, &rec("acme"));
+        let answer = server.send("POST", "/vtid/create", &headers, &rec("acme").to_string());
         answer.refused(403, "forbidden");
         assert!(
             answer.body["error"]
@@ -532,9 +388,9 @@ fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
         "{rebound:?}"
     );
     let own_page = [("Origin", own.as_str()), ("Sec-Fetch-Site", "same-origin")];
-    let answer = server.call("POST", "/vtid/create", &own_page, &rec("acme"));
+    let answer = server.send("POST", "/vtid/create", &own_page, &rec("acme").to_string());
     assert_eq!(answer.status, 201, "the server's own page: {answer:?}");
-    let answer = server.call("POST", "/vtid/create", &[], &rec("acme"));
+    let answer = server.send("POST", "/vtid/create", &[], &rec("acme").to_string());
     assert_eq!(answer.status, 201, "a program: {answer:?}");
     let told = format!(
         "GET /vtid/list HTTP/1.1\r\nHost: LEDGER.test:{}\r\nConnection: close\r\n\r\n",
@@ -544,13 +400,13 @@ fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
     assert_eq!(answer.status, 200, "an allowed name: {answer:?}");
     assert_eq!(answer.body["count"], 2);
 
-    let tokens = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let tokens = Server::fresh(&["--jwt-hs256-secret-file", &secret_file()]);
     let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
-    let answer = tokens.call(
+    let answer = tokens.send(
         "POST",
         "/vtid/create",
         &[("Authorization", &admin), ("Origin", "http://evil.example")],
-        &rec("acme"),
+        &rec("acme").to_string(),
     );
     assert_eq!(answer.status, 201, "with tokens: {answer:?}");
 }
@@ -559,7 +415,7 @@ fn other_sites_pages_and_rebound_names_are_refused_without_tokens() {
 /// body is not waited for, so a stranger cannot hold connections by trickling bodies.
 #[test]
 fn a_caller_without_a_token_is_refused_before_its_body_is_read() {
-    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let server = Server::fresh(&["--jwt-hs256-secret-file", &secret_file()]);
     let mut s = server.connect();
     // The head promises a body that never comes.
     s.write_all(
@@ -574,11 +430,11 @@ fn a_caller_without_a_token_is_refused_before_its_body_is_read() {
     assert!(answer.head.contains("connection: close"), "{answer:?}");
     // The same with a token is served as before.
     let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
-    let answer = server.call(
+    let answer = server.send(
         "POST",
         "/vtid/create",
         &[("Authorization", &admin)],
-        &rec("acme"),
+        &rec("acme").to_string(),
     );
     assert_eq!(answer.status, 201, "{answer:?}");
     assert_eq!(count(&server, &[("Authorization", &admin)]), 1);
@@ -609,7 +465,7 @@ fn stream_on(mut s: TcpStream, auth: &str, extra: &str) -> (TcpStream, String) {
 /// minutes later.
 #[test]
 fn one_caller_cannot_hold_every_event_stream_and_a_stream_ends_with_its_token() {
-    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let server = Server::fresh(&["--jwt-hs256-secret-file", &secret_file()]);
     let user = bearer(json!({"sub": "bob", "tenant": "globex", "exp": in_an_hour()}));
     let held: Vec<TcpStream> = (0..4)
         .map(|_| {
@@ -652,7 +508,7 @@ fn one_caller_cannot_hold_every_event_stream_and_a_stream_ends_with_its_token() 
 /// than the sockets hold, stop counting against it, while their connections stay open.
 #[test]
 fn streams_that_never_read_give_their_places_back() {
-    let server = Server::start(&["--jwt-hs256-secret-file", &fixture("hs256-test-secret")]);
+    let server = Server::fresh(&["--jwt-hs256-secret-file", &secret_file()]);
     let admin = bearer(json!({"sub": "root", "role": "admin", "exp": in_an_hour()}));
     // About 2 KB an event (four-byte characters in every text field the event carries):
     // 3,000 events are more than a loopback socket's buffers hold (4 MiB to send).
@@ -661,7 +517,7 @@ fn streams_that_never_read_give_their_places_back() {
         "assignedTo": wide(128), "description": "d", "tenant": "globex"});
     let batch = json!({"items": vec![item; 50]}).to_string();
     for _ in 0..60 {
-        let res = server.call("POST", "/vtid/batch", &[("Authorization", &admin)], &batch);
+        let res = server.send("POST", "/vtid/batch", &[("Authorization", &admin)], &batch);
         assert_eq!(res.status, 201, "{res:?}");
     }
     let user = bearer(json!({"sub": "bob", "tenant": "globex", "exp": in_an_hour()}));
@@ -709,7 +565,7 @@ fn streams_that_never_read_give_their_places_back() {
 /// while the connection stays open, as a client that reuses it would.
 #[test]
 fn answers_after_a_head_of_the_page_are_whole() {
-    let server = Server::start(&[]);
+    let server = Server::fresh(&[]);
     let mut s = server.connect();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for (method, path, status) in [

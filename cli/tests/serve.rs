@@ -13,13 +13,9 @@ use serde_json::{Value, json};
 #[test]
 fn refuses_to_listen_beyond_loopback_without_token_checking() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--addr", "0.0.0.0:0", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let data = dir.path().to_str().unwrap();
+    let (code, _, err) = vtid(&["serve", "--addr", "0.0.0.0:0", "--data", data]);
+    assert_ne!(code, 0);
     assert!(err.contains("refusing to listen on 0.0.0.0"), "{err}");
 }
 
@@ -107,12 +103,11 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
     // The secret file ends with a newline; a token signed with it included is accepted too.
     let raw_secret = std::fs::read(fixture("hs256-test-secret")).unwrap();
     assert!(raw_secret.ends_with(b"\n"));
-    let with_newline = encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"sub": "carol", "exp": in_an_hour()}),
-        &EncodingKey::from_secret(&raw_secret),
-    )
-    .unwrap();
+    let with_newline = tokens::signed_with(
+        &raw_secret,
+        tokens::HS256,
+        &json!({"sub": "carol", "exp": in_an_hour()}).to_string(),
+    );
     assert_eq!(
         server
             .call(
@@ -141,12 +136,11 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
         );
     }
 
-    let wrong_key = encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"sub": "mallory", "role": "admin", "exp": in_an_hour()}),
-        &EncodingKey::from_secret(b"another secret of more than thirty-two bytes"),
-    )
-    .unwrap();
+    let wrong_key = tokens::signed_with(
+        b"another secret of more than thirty-two bytes",
+        tokens::HS256,
+        &json!({"sub": "mallory", "role": "admin", "exp": in_an_hour()}).to_string(),
+    );
     let expired = hs256(
         json!({"sub": "alice", "tenant": "acme", "exp": chrono::Utc::now().timestamp() - 3600}),
     );
@@ -154,10 +148,7 @@ fn bearer_tokens_are_verified_and_their_claims_are_the_identity() {
         json!({"sub": "alice", "tenant": "acme", "nbf": in_an_hour(), "exp": in_an_hour() + 60}),
     );
     let no_sub = hs256(json!({"tenant": "acme", "role": "admin", "exp": in_an_hour()}));
-    let b64 = |v: &Value| {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-    };
+    let b64 = |v: &Value| tokens::b64(&v.to_string());
     let alg_none = format!(
         "{}.{}.",
         b64(&json!({"alg": "none", "typ": "JWT"})),
@@ -454,12 +445,8 @@ fn health_shows_the_store_gate_and_its_size_is_a_flag() {
         "{body}"
     );
     drop(server);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtid"))
-        .args(["serve", "--data", data, "--store-concurrency", "0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a gate of 0 would serve nobody");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = vtid(&["serve", "--data", data, "--store-concurrency", "0"]);
+    assert_ne!(code, 0, "a gate of 0 would serve nobody");
     assert!(err.contains("--store-concurrency"), "{err}");
 }
 
@@ -472,27 +459,17 @@ fn repair_reports_a_ledger_with_nothing_missing_and_refuses_a_folder_without_one
         let (status, body) = server.call("POST", "/vtid/create", Some(rec("acme")), &[]);
         assert_eq!(status, 201, "{body}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vtid"))
-        .args(["repair", "--data", data, "--grace", "0s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report, err) = vtid(&["repair", "--data", data, "--grace", "0s"]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["missing"], 0, "{report}");
     assert_eq!(report["voided"], json!([]));
     let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vtid"))
-        .args(["repair", "--data", empty.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let (code, _, err) = vtid(&["repair", "--data", empty.path().to_str().unwrap()]);
+    assert_ne!(code, 0);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("holds no ledger"),
-        "a typo in --data is not a repair of an empty ledger"
+        err.contains("holds no ledger"),
+        "a typo in --data is not a repair of an empty ledger: {err}"
     );
     assert!(
         !empty.path().join("ledger.sqlite3").exists(),
@@ -542,21 +519,10 @@ fn the_client_commands_drive_a_running_ledger() {
     assert_eq!(again, epic, "a retried pipeline step gets the same VTID");
     let (code, child, _) = vtid_cmd(
         &url,
-        &[
-            "create",
-            "--family",
-            "deploy",
-            "--type",
-            "step",
-            "--description",
-            "migrate",
-            "--tenant",
+        &create_args(
             "acme",
-            "--parent",
-            &epic,
-            "--metadata",
-            "{\"db\":\"main\"}",
-        ],
+            &["--parent", &epic, "--metadata", "{\"db\":\"main\"}"],
+        ),
     );
     assert_eq!(code, 0);
     assert_eq!(vtid_cmd(&url, &["exists", &child]).0, 0);

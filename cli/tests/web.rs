@@ -3,14 +3,13 @@
 //! `vtid serve`, with and without token checking. Screenshots of each view go to
 //! `bench-results/screenshots/`.
 
-mod support;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use common::{Server, hs256, in_an_hour, tokens};
 use serde_json::json;
-use support::Server;
 
 #[test]
 fn the_page_lists_filters_opens_a_vtid_and_updates_live_in_chromium() {
@@ -19,27 +18,16 @@ fn the_page_lists_filters_opens_a_vtid_and_updates_live_in_chromium() {
     let chromium = std::env::var("VTID_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let what = format!("{} (with playwright) and {chromium}", python.display());
     let here = python.exists() && Path::new(&chromium).exists();
-    if !support::skip::runs_with("the page test", &what, here) {
+    if !common::skip::runs_with("the page test", &what, here) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::on(dir.path(), &[]);
     // A second server that checks tokens: the page must ask for one.
     let secured_dir = tempfile::tempdir().unwrap();
-    let secret = format!(
-        "{}/tests/fixtures/hs256-test-secret",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let secured = Server::start(secured_dir.path(), &["--jwt-hs256-secret-file", &secret]);
-    let claims = json!({"sub": "browser", "role": "admin",
-                        "exp": chrono::Utc::now().timestamp() + 3600});
-    let key = std::fs::read(&secret).unwrap();
-    let token = encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(key.trim_ascii()),
-    )
-    .unwrap();
+    let secret = tokens::secret_file();
+    let secured = Server::on(secured_dir.path(), &["--jwt-hs256-secret-file", &secret]);
+    let token = hs256(json!({"sub": "browser", "role": "admin", "exp": in_an_hour()}));
     let shots = root.join("bench-results/screenshots");
     let out = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/page.py"))

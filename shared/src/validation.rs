@@ -58,7 +58,8 @@ pub fn unknown_fields(map: &Map<String, Value>, prefix: &str, known: Known, out:
     }
 }
 
-const CREATE_FIELDS: [&str; 10] = [
+/// The fields a create body may carry.
+pub const CREATE_FIELDS: [&str; 10] = [
     "taskFamily",
     "taskType",
     "title",

@@ -17,7 +17,12 @@ async fn audit_reports_counter_records_and_gaps(api: Api) {
     assert_eq!(d["missing"], json!([]));
     assert_eq!(d["duplicates"], json!([]));
     // A number reserved and never written (a crash between the two writes) shows up.
-    api.store().advance_counter(year(), 5, &[5]).await.unwrap();
+    let advance = CounterAdvance {
+        year: year(),
+        to: 5,
+        imported: vec![5],
+    };
+    api.store().advance_counter(advance).await.unwrap();
     let r = api.get(&format!("/vtid/audit?year={}", year())).await;
     assert_eq!(r.body["data"]["missing"], json!([5]));
     assert_eq!(r.body["data"]["skipped"], json!([[4, 4]]));

@@ -233,7 +233,11 @@ async fn filtered_pages_are_full_and_test_rows_hidden(api: Api) {
 
 async fn order_is_numeric_past_9999(api: Api) {
     api.store()
-        .advance_counter(year(), 9998, &[])
+        .advance_counter(CounterAdvance {
+            year: year(),
+            to: 9998,
+            imported: vec![],
+        })
         .await
         .unwrap();
     let a = api.create(body("f")).await;

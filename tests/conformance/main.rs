@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::store::{CreateRequest, Store};
+use shared::store::{CounterAdvance, CreateRequest, Store};
 use shared::timestamp::Timestamp;
 use shared::vtid::Vtid;
 use vtid_tests::{Api, Kind, Req, Who, body, seqs};

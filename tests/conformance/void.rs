@@ -4,7 +4,7 @@
 //! repair`'s rule: only missing numbers dated older than the grace period are voided.
 
 use shared::store::repair::repair;
-use shared::store::{ImportResult, VoidCause};
+use shared::store::{ImportResult, VoidCause, Voiding};
 
 use super::*;
 
@@ -15,12 +15,12 @@ async fn a_void_number_is_accounted_for_and_never_a_record(api: Api) {
     let store = api.store();
     // Number 2 holds a record: left alone. Number 9 holds nothing: void.
     let voided = store
-        .void_numbers(year(), &[2, 9], VoidCause::Admin, "req-void")
+        .void_numbers(voiding(&[2, 9], "req-void"))
         .await
         .unwrap();
     assert_eq!(voided, [9]);
     let again = store
-        .void_numbers(year(), &[9], VoidCause::Admin, "req-again")
+        .void_numbers(voiding(&[9], "req-again"))
         .await
         .unwrap();
     assert_eq!(again, [9], "voiding twice is the same void");
@@ -91,3 +91,13 @@ on_both_stores!(
     a_void_number_is_accounted_for_and_never_a_record,
     a_repair_voids_nothing_that_is_accounted_for_or_recent,
 );
+
+/// An admin's voiding of `numbers` of this year.
+fn voiding(numbers: &[u64], request_id: &str) -> Voiding {
+    Voiding {
+        year: year(),
+        numbers: numbers.to_vec(),
+        cause: VoidCause::Admin,
+        request_id: request_id.to_owned(),
+    }
+}

@@ -302,6 +302,14 @@ pub fn create_request(drafts: Vec<shared::record::Draft>) -> shared::store::Crea
     }
 }
 
+/// The events of a record created, made active, changed, and completed, in order.
+pub const LIFECYCLE_KINDS: [shared::events::Kind; 4] = [
+    shared::events::Kind::Created,
+    shared::events::Kind::StatusChanged,
+    shared::events::Kind::Updated,
+    shared::events::Kind::Completed,
+];
+
 /// A minimal valid create body.
 pub fn body(family: &str) -> Value {
     json!({"taskFamily": family, "taskType": "task", "description": "something to do", "tenant": "acme"})

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared::record::Record;
-use shared::store::{ImportResult, Store};
+use shared::store::{CounterAdvance, ImportResult, Store};
 use shared::vtid::Vtid;
 
 pub use rows::{BadFile, read_rows, row_to_record};
@@ -96,7 +96,12 @@ pub async fn import(
     }
     for (year, seqs) in &per_year {
         let top = seqs.iter().copied().max().unwrap_or(0);
-        if let Err(e) = store.advance_counter(*year, top, seqs).await {
+        let advance = CounterAdvance {
+            year: *year,
+            to: top,
+            imported: seqs.clone(),
+        };
+        if let Err(e) = store.advance_counter(advance).await {
             summary
                 .problems
                 .push(format!("could not move the {year} counter: {e}"));

@@ -1,8 +1,6 @@
 //! One HTTP/1.1 request on a connection of its own, as the binary's tests send them
 //! (raw bytes, so a test sees exactly what `vtid serve` answers).
 
-#![allow(dead_code)] // each test binary uses its own part
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -55,4 +53,51 @@ pub fn split_answer(text: &str) -> (u16, String, &str) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head.to_lowercase(), body)
+}
+
+/// The documented largest error body.
+pub const MAX_ERROR_BODY_BYTES: usize = 8 * 1024;
+
+/// One answer read off the wire.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The head, in lower case.
+    pub head: String,
+    /// The body as sent.
+    pub raw: String,
+    /// The body as JSON (`Null` when it is not).
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn parse(bytes: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(bytes);
+        let (status, head, raw) = split_answer(&text);
+        Answer {
+            status,
+            head,
+            raw: raw.to_owned(),
+            body: serde_json::from_str(raw).unwrap_or(Value::Null),
+        }
+    }
+
+    /// An error of `status` and `code` with the API's JSON error body, small.
+    #[track_caller]
+    pub fn refused(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.body["ok"], false, "{self:?}");
+        assert_eq!(self.body["code"], code, "{self:?}");
+        assert!(self.body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(self.body["details"].is_array(), "{self:?}");
+        assert!(
+            self.head.contains("content-type: application/json"),
+            "{self:?}"
+        );
+        assert!(
+            self.raw.len() <= MAX_ERROR_BODY_BYTES,
+            "{} bytes",
+            self.raw.len()
+        );
+    }
 }

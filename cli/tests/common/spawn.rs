@@ -11,8 +11,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_vtid");
 
 /// Starts `vtid serve <args>` on loopback: the child and the port it listens on.
 pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
+    spawn_serve_at(0, args)
+}
+
+/// Starts `vtid serve <args>` on loopback port `port` (0: one the system picks), as a
+/// restart on the address a client already knows needs.
+pub fn spawn_serve_at(port: u16, args: &[&str]) -> (Child, u16) {
+    let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", &addr])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

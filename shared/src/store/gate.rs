@@ -22,8 +22,9 @@ use serde::Serialize;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery,
-    Maintenance, Page, Records, Store, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
+    Audit, CounterAdvance, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult,
+    ListQuery, Maintenance, Page, Records, Store, StoreError, UpdateOutcome, UpdateRequest,
+    Voiding,
 };
 use crate::record::Record;
 use crate::vtid::Vtid;
@@ -176,27 +177,14 @@ impl Maintenance for GatedStore {
         self.inner.import_records(records).await
     }
 
-    async fn advance_counter(
-        &self,
-        year: u16,
-        to: u64,
-        imported: &[u64],
-    ) -> Result<(), StoreError> {
+    async fn advance_counter(&self, advance: CounterAdvance) -> Result<(), StoreError> {
         let _in = self.gate.enter().await?;
-        self.inner.advance_counter(year, to, imported).await
+        self.inner.advance_counter(advance).await
     }
 
-    async fn void_numbers(
-        &self,
-        year: u16,
-        numbers: &[u64],
-        cause: VoidCause,
-        request_id: &str,
-    ) -> Result<Vec<u64>, StoreError> {
+    async fn void_numbers(&self, voiding: Voiding) -> Result<Vec<u64>, StoreError> {
         let _in = self.gate.enter().await?;
-        self.inner
-            .void_numbers(year, numbers, cause, request_id)
-            .await
+        self.inner.void_numbers(voiding).await
     }
 }
 

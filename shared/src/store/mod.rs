@@ -220,20 +220,30 @@ pub trait Maintenance: Send + Sync {
         }
         Ok(results)
     }
-    /// Moves `year`'s counter up to `to`, never down, atomically with a note of the
+    /// Moves the year's counter up to `to`, never down, atomically with a note of the
     /// ranges it jumps over that `imported` does not fill.
-    async fn advance_counter(&self, year: u16, to: u64, imported: &[u64])
-    -> Result<(), StoreError>;
+    async fn advance_counter(&self, advance: CounterAdvance) -> Result<(), StoreError>;
     /// Records `numbers` of `year` as given up with `cause` (a repair, or a create that
     /// gave up its block), leaving alone every number that holds a record; the numbers
     /// it voided (or found void already).
-    async fn void_numbers(
-        &self,
-        year: u16,
-        numbers: &[u64],
-        cause: VoidCause,
-        request_id: &str,
-    ) -> Result<Vec<u64>, StoreError>;
+    async fn void_numbers(&self, voiding: Voiding) -> Result<Vec<u64>, StoreError>;
+}
+
+/// An import's move of one year's counter: up to `to`, past the numbers `imported`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterAdvance {
+    pub year: u16,
+    pub to: u64,
+    pub imported: Vec<u64>,
+}
+
+/// Numbers of one year to record as given up, why, and the request that asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voiding {
+    pub year: u16,
+    pub numbers: Vec<u64>,
+    pub cause: VoidCause,
+    pub request_id: String,
 }
 
 /// A whole store: what the handlers use and what the tools use.

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::{MAX_LISTED_MISSING, Store, StoreError, VoidCause};
+use super::{MAX_LISTED_MISSING, Store, StoreError, VoidCause, Voiding};
 use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
 
@@ -62,9 +62,13 @@ pub async fn repair(
         }
     }
     if !dry_run && !report.voided.is_empty() {
-        report.voided = store
-            .void_numbers(year, &report.voided, VoidCause::Admin, request_id)
-            .await?;
+        let voiding = Voiding {
+            year,
+            numbers: std::mem::take(&mut report.voided),
+            cause: VoidCause::Admin,
+            request_id: request_id.to_owned(),
+        };
+        report.voided = store.void_numbers(voiding).await?;
     }
     Ok(report)
 }

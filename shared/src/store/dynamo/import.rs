@@ -12,7 +12,7 @@ use super::sequencing::counter_move;
 use super::transact::{Outcome, Transaction, WhenBusy};
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
-use crate::store::{ImportResult, StoreError, schema, skipped_ranges};
+use crate::store::{CounterAdvance, ImportResult, StoreError, schema, skipped_ranges};
 
 /// How long one counter move may keep trying through throttling.
 const IMPORT_WRITE_PATIENCE: Duration = Duration::from_secs(30);
@@ -59,12 +59,8 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn move_counter(
-        &self,
-        year: u16,
-        to: u64,
-        imported: &[u64],
-    ) -> Result<(), StoreError> {
+    pub(super) async fn move_counter(&self, advance: &CounterAdvance) -> Result<(), StoreError> {
+        let (year, to, imported) = (advance.year, advance.to, &advance.imported);
         let mut backoff = Backoff::new();
         for _ in 0..32 {
             let current = self.counter_notes(year).await?.counter;

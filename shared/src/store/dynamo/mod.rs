@@ -41,8 +41,8 @@ use aws_sdk_dynamodb::error::BoxError;
 pub use sequencer::CONTENTION_WINDOW;
 
 use super::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult, ListQuery,
-    Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest, VoidCause,
+    Audit, CounterAdvance, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult,
+    ListQuery, Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest, Voiding,
 };
 use crate::record::Record;
 use crate::vtid::Vtid;
@@ -219,23 +219,12 @@ impl Maintenance for DynamoStore {
         self.import_one(record).await
     }
 
-    async fn advance_counter(
-        &self,
-        year: u16,
-        to: u64,
-        imported: &[u64],
-    ) -> Result<(), StoreError> {
-        self.move_counter(year, to, imported).await
+    async fn advance_counter(&self, advance: CounterAdvance) -> Result<(), StoreError> {
+        self.move_counter(&advance).await
     }
 
-    async fn void_numbers(
-        &self,
-        year: u16,
-        numbers: &[u64],
-        cause: VoidCause,
-        request_id: &str,
-    ) -> Result<Vec<u64>, StoreError> {
-        self.void_listed(year, numbers, cause, request_id).await
+    async fn void_numbers(&self, voiding: Voiding) -> Result<Vec<u64>, StoreError> {
+        self.void_listed(&voiding).await
     }
 }
 

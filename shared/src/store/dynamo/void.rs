@@ -33,7 +33,7 @@ use super::item::{
 };
 use super::transact::{Outcome, Transaction, WhenBusy};
 use crate::deadline::Deadline;
-use crate::store::{StoreError, Void, VoidCause, schema};
+use crate::store::{StoreError, Void, VoidCause, Voiding, schema};
 use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
 
@@ -139,19 +139,14 @@ impl DynamoStore {
 
     /// `vtid repair`: voids `numbers` that hold nothing, in transactions of
     /// [`NUMBERS_PER_TRANSACTION`]; the numbers voided.
-    pub(super) async fn void_listed(
-        &self,
-        year: u16,
-        numbers: &[u64],
-        cause: VoidCause,
-        request_id: &str,
-    ) -> Result<Vec<u64>, StoreError> {
+    pub(super) async fn void_listed(&self, voiding: &Voiding) -> Result<Vec<u64>, StoreError> {
+        let (year, cause, request_id) = (voiding.year, voiding.cause, &voiding.request_id);
         let writer = writer_token();
         let mut voided = Vec::new();
-        for chunk in numbers.chunks(NUMBERS_PER_TRANSACTION) {
+        for chunk in voiding.numbers.chunks(NUMBERS_PER_TRANSACTION) {
             let deadline = Deadline::after(REPAIR_PATIENCE);
             let work = self.void_block(year, chunk, cause, &writer, request_id, deadline);
-            match crate::scope::within(deadline, request_id.to_owned(), work).await? {
+            match crate::scope::within(deadline, request_id.clone(), work).await? {
                 Voided::Numbers(mut n) => voided.append(&mut n),
                 Voided::Written => return Err(internal("a repair found its own record")),
             }

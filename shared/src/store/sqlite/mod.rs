@@ -19,13 +19,12 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::Mutex;
 
 use super::{
-    Audit, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, IDEMPOTENCY_TTL_SECONDS,
-    ImportResult, ListQuery, Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest,
-    number_drafts, plan_update, skipped_ranges,
+    Audit, CounterAdvance, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery,
+    IDEMPOTENCY_TTL_SECONDS, ImportResult, ListQuery, Maintenance, Page, Records, StoreError,
+    UpdateOutcome, UpdateRequest, Voiding, number_drafts, plan_update, skipped_ranges,
 };
 use crate::deadline::Deadline;
 use crate::record::{Action, HistoryEntry, Record};
-use crate::store::audit::VoidCause;
 use crate::vtid::Vtid;
 use rows::{counter, insert_history, insert_record, load, set_counter};
 
@@ -256,13 +255,8 @@ impl Maintenance for SqliteStore {
         .await
     }
 
-    async fn advance_counter(
-        &self,
-        year: u16,
-        to: u64,
-        imported: &[u64],
-    ) -> Result<(), StoreError> {
-        let imported = imported.to_vec();
+    async fn advance_counter(&self, advance: CounterAdvance) -> Result<(), StoreError> {
+        let CounterAdvance { year, to, imported } = advance;
         let deadline = Deadline::after(DEFAULT_WRITE_PATIENCE);
         self.write(deadline, move |conn| {
             let tx = conn
@@ -285,15 +279,8 @@ impl Maintenance for SqliteStore {
         .await
     }
 
-    async fn void_numbers(
-        &self,
-        year: u16,
-        numbers: &[u64],
-        cause: VoidCause,
-        request_id: &str,
-    ) -> Result<Vec<u64>, StoreError> {
-        let numbers = numbers.to_vec();
-        let request_id = request_id.to_owned();
+    async fn void_numbers(&self, voiding: Voiding) -> Result<Vec<u64>, StoreError> {
+        let (year, cause) = (voiding.year, voiding.cause);
         let deadline = Deadline::after(DEFAULT_WRITE_PATIENCE);
         self.write(deadline, move |conn| {
             let tx = conn
@@ -301,13 +288,13 @@ impl Maintenance for SqliteStore {
                 .map_err(db)?;
             let at = crate::timestamp::Timestamp::now().to_string();
             let mut voided = Vec::new();
-            for seq in numbers {
+            for seq in voiding.numbers {
                 if rows::block_taken(&tx, year, seq, 1)? {
                     continue;
                 }
                 tx.execute(
                     "INSERT OR IGNORE INTO voids (year, seq, cause, request_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![year, seq, cause.as_str(), request_id, at],
+                    params![year, seq, cause.as_str(), voiding.request_id, at],
                 )
                 .map_err(db)?;
                 voided.push(seq);
