@@ -677,3 +677,41 @@ fn text_from_the_ledger_is_printed_literally() {
         "a pipe gets the value as stored: {raw:?}"
     );
 }
+
+/// The CLI reads JSON as the API does: what `curl` would get a 400 for is refused before
+/// anything is sent, and a batch file names every bad line at its own line.
+#[test]
+fn json_the_api_would_refuse_is_refused_and_every_bad_line_named() {
+    let (_server, dir, url) = ledger(&[]);
+    for (metadata, says) in [
+        (
+            r#"{"n":123456789012345678901234567890}"#,
+            "n is the number 123456789012345678901234567890, which cannot be stored exactly",
+        ),
+        (
+            r#"{"n":0.10000000000000000001}"#,
+            "cannot be stored exactly",
+        ),
+        (r#"{"x":1,"x":2}"#, "x is given more than once"),
+        (r#"{"x":"#, "not valid JSON at line 1, column 5"),
+    ] {
+        let (code, out, err) = vtid_cmd(&url, &create_args("acme", &["--metadata", metadata]));
+        assert_eq!(code, 2, "{metadata}: {out}{err}");
+        assert!(err.contains("--metadata: ") && err.contains(says), "{err}");
+    }
+    let file = dir.path().join("batch.jsonl");
+    let good = r#"{"taskFamily":"f","taskType":"t","description":"d","tenant":"acme"}"#;
+    let twice = r#"{"taskFamily":"f","taskType":"t","description":"d","tenant":"acme","metadata":{"x":1,"x":2}}"#;
+    let broken = r#"{"taskFamily":"f", oops}"#;
+    std::fs::write(&file, format!("{good}\n{twice}\n\n{broken}\n")).unwrap();
+    let (code, out, err) = vtid_cmd(&url, &["batch", "--file", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("2 problems; nothing was sent"), "{err}");
+    assert!(
+        err.contains("line 2: metadata.x is given more than once"),
+        "{err}"
+    );
+    assert!(err.contains("line 4, column 20: not valid JSON"), "{err}");
+    let (code, listed, _) = vtid_cmd(&url, &["list", "--output", "json"]);
+    assert_eq!((code, listed.as_str()), (0, "[]"), "nothing was created");
+}

@@ -300,15 +300,32 @@ fn import_scenario(store: &[&str], serve: &[&str]) {
     orphan["parent_vtid"] = json!("VTID-2024-0099");
     bad.push(orphan);
     write_lines(&file, &bad);
+    // Line 6: what the API would refuse is refused here too (a key given twice; a number
+    // that would come back changed), not silently changed.
+    let strict = r#"{"vtid": "VTID-2025-0008", "task_family": "f", "task_type": "t", "description": "d", "tenant": "acme", "created_at": "2025-01-01", "metadata": {"x": 1, "x": 2}}"#;
+    let inexact = r#"{"vtid": "VTID-2025-0009", "task_family": "f", "task_type": "t", "description": "d", "tenant": "acme", "created_at": "2025-01-01", "metadata": {"n": 123456789012345678901234567890}}"#;
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}{strict}\n{inexact}\n")).unwrap();
     let (ok, out, err) = import(&file, store);
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("line 2: "), "{err}");
+    // Every problem of line 2, not only the first.
     assert!(
-        err.contains("line 5: parentVtid VTID-2024-0099 exists neither"),
+        err.contains("VTID-YYYY-NNNN") && err.contains("createdAt (created_at) is required"),
         "{err}"
     );
+    let parent = err
+        .find("line 5: parentVtid VTID-2024-0099 exists neither")
+        .unwrap_or_else(|| panic!("{err}"));
+    let twice = err
+        .find("line 6: metadata.x is given more than once")
+        .unwrap_or_else(|| panic!("{err}"));
+    let changed = err
+        .find("line 7: metadata.n is the number")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(parent < twice && twice < changed, "in line order: {err}");
     assert!(
-        out.contains("0 imported") && out.contains("2 invalid"),
+        out.contains("0 imported") && out.contains("4 invalid"),
         "{out}"
     );
 
@@ -329,8 +346,9 @@ fn import_scenario(store: &[&str], serve: &[&str]) {
     let (ok, out, err) = import(&file, store);
     assert!(!ok, "a conflict makes the exit code non-zero");
     assert!(
-        out.contains("1 conflicting") && err.contains("VTID-2025-0001"),
-        "{out}{err}"
+        out.contains("1 conflicting")
+            && err.contains("VTID-2025-0001 exists with other description; left alone"),
+        "the conflict names the field: {out}{err}"
     );
 
     let server = Server::start(serve);

@@ -41,7 +41,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Fail> {
         Ok(rows) => rows,
         Err(bad) => {
             let summary = bad_file_parents(&store, &target, bad).await;
-            return finish_import(&summary, dry_run);
+            return finish_import(summary, dry_run);
         }
     };
     let unavailable = |message: String| Fail::Exit {
@@ -79,7 +79,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Fail> {
         say(&format!("import: writing to {}", opened.description));
         super::import(opened.store.as_ref(), &rows, &mut std::io::stderr()).await
     };
-    finish_import(&summary, dry_run)
+    finish_import(summary, dry_run)
 }
 
 /// A bad file's summary with the parents of its valid rows checked too, so that one run
@@ -119,11 +119,12 @@ async fn bad_file_parents(store: &StoreArgs, target: &Target, bad: super::BadFil
 }
 
 /// The problems, the summary line, and the exit code the outcome means.
-fn finish_import(summary: &Summary, dry_run: bool) -> Result<(), Fail> {
+fn finish_import(mut summary: Summary, dry_run: bool) -> Result<(), Fail> {
+    summary.sort_problems();
     for p in &summary.problems {
-        say(p);
+        say(&p.to_string());
     }
-    print_summary(summary, dry_run);
+    print_summary(&summary, dry_run);
     if summary.invalid > 0 {
         Err(Fail::Exit {
             exit: Exit::Usage,

@@ -12,12 +12,14 @@ pub mod command;
 mod rows;
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::Value;
 use shared::record::Record;
 use shared::store::{CounterAdvance, ImportResult, Store};
 use shared::vtid::Vtid;
@@ -63,13 +65,81 @@ pub struct Summary {
     pub invalid: usize,
     /// Rows (or counters) the store failed to read or write.
     pub failed: usize,
-    /// `line: message` for each bad row, and each conflict.
-    pub problems: Vec<String>,
+    /// Each bad row, each conflict, each failure: in line order once the run is over.
+    pub problems: Vec<Problem>,
 }
 
 impl Summary {
     pub fn succeeded(&self) -> bool {
         self.invalid == 0 && self.conflicting == 0 && self.failed == 0
+    }
+
+    /// Notes a problem of the file's `line` (0: the file or a counter, not one row).
+    pub fn problem(&mut self, line: usize, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// The problems in line order: rows are read, then parents checked, then written, each
+    /// pass adding its own, and a reader wants them by line.
+    pub fn sort_problems(&mut self) {
+        self.problems.sort_by_key(|p| p.line);
+    }
+}
+
+/// One thing wrong, at its line of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 0 when it is not one row's (the file cannot be read, a counter cannot move).
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            0 => f.write_str(&self.message),
+            line => write!(f, "line {line}: {}", self.message),
+        }
+    }
+}
+
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The fields in which `ours` (a row) and `theirs` (the ledger's record) differ, by their
+/// API names: what a conflict is about.
+pub fn differing_fields(ours: &Record, theirs: &Record) -> Vec<String> {
+    let (Ok(Value::Object(a)), Ok(Value::Object(b))) =
+        (serde_json::to_value(ours), serde_json::to_value(theirs))
+    else {
+        return Vec::new();
+    };
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// What a conflict says: the VTID, and the fields in which the row differs.
+fn conflict_message(record: &Record, theirs: Option<&Record>, outcome: &str) -> String {
+    let fields = theirs
+        .map(|t| differing_fields(record, t))
+        .unwrap_or_default();
+    if fields.is_empty() {
+        format!("{} exists with other content; {outcome}", record.vtid)
+    } else {
+        format!(
+            "{} exists with other {}; {outcome}",
+            record.vtid,
+            fields.join(", ")
+        )
     }
 }
 
@@ -102,9 +172,7 @@ pub async fn import(
             imported: seqs.clone(),
         };
         if let Err(e) = store.advance_counter(advance).await {
-            summary
-                .problems
-                .push(format!("could not move the {year} counter: {e}"));
+            summary.problem(0, format!("could not move the {year} counter: {e}"));
             summary.failed += 1;
             return summary;
         }
@@ -119,17 +187,13 @@ pub async fn import(
             Ok(ImportResult::AlreadyPresent) => summary.already_present += 1,
             Ok(ImportResult::Conflict) => {
                 summary.conflicting += 1;
-                summary.problems.push(format!(
-                    "line {line}: {} exists with other content; left alone",
-                    record.vtid
-                ));
+                let theirs = store.get(record.vtid).await.ok().flatten();
+                let message = conflict_message(record, theirs.as_ref(), "left alone");
+                summary.problem(*line, message);
             }
             Err(e) => {
                 summary.failed += 1;
-                summary.problems.push(format!(
-                    "line {line}: {} could not be written: {e}",
-                    record.vtid
-                ));
+                summary.problem(*line, format!("{} could not be written: {e}", record.vtid));
             }
         }
         if last_report.elapsed() > Duration::from_secs(2) {
@@ -165,15 +229,14 @@ pub async fn check_parents(
             Ok(true) => {}
             Ok(false) => {
                 summary.invalid += 1;
-                summary.problems.push(format!(
-                    "line {line}: parentVtid {parent} exists neither in the file (among its valid rows) nor in the ledger"
-                ));
+                summary.problem(
+                    *line,
+                    format!("parentVtid {parent} exists neither in the file (among its valid rows) nor in the ledger"),
+                );
             }
             Err(e) => {
                 summary.failed += 1;
-                summary
-                    .problems
-                    .push(format!("line {line}: could not check parent {parent}: {e}"));
+                summary.problem(*line, format!("could not check parent {parent}: {e}"));
             }
         }
     }
@@ -199,18 +262,14 @@ pub async fn dry_run(store: Option<&dyn Store>, rows: &[(usize, Record)]) -> Sum
         match store.get(record.vtid).await {
             Ok(None) => summary.imported += 1,
             Ok(Some(existing)) if existing == *record => summary.already_present += 1,
-            Ok(Some(_)) => {
+            Ok(Some(theirs)) => {
                 summary.conflicting += 1;
-                summary.problems.push(format!(
-                    "line {line}: {} exists with other content; it would be left alone",
-                    record.vtid
-                ));
+                let message = conflict_message(record, Some(&theirs), "it would be left alone");
+                summary.problem(*line, message);
             }
             Err(e) => {
                 summary.failed += 1;
-                summary
-                    .problems
-                    .push(format!("line {line}: could not read {}: {e}", record.vtid));
+                summary.problem(*line, format!("could not read {}: {e}", record.vtid));
             }
         }
     }

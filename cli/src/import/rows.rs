@@ -6,13 +6,14 @@ use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use shared::api::json::StrictError;
 use shared::lifecycle::Status;
-use shared::record::Record;
+use shared::record::{Draft, Record};
 use shared::timestamp::Timestamp;
 use shared::validation::parse_create;
 use shared::vtid::Vtid;
 
-use super::Summary;
+use super::{Problem, Summary};
 
 /// The highest number and version a row may carry.
 const MAX_IMPORTED_SEQ: u32 = 999_999_999;
@@ -55,7 +56,7 @@ const RECORD_ONLY: [&str; 8] = [
 /// Accepted and dropped: the seed's row id and values this ledger derives itself.
 const IGNORED: [&str; 2] = ["id", "durationSeconds"];
 
-/// One row of the file as a record, or why not.
+/// One row of the file as a record, or every reason it is not one.
 pub fn row_to_record(row: &Value) -> Result<Record, String> {
     let Value::Object(map) = row else {
         return Err("a row must be a JSON object".into());
@@ -71,20 +72,10 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
         }
         fields.insert(name.to_owned(), v.clone());
     }
-    // The seed padded with spaces; the VTID itself must then be canonical.
-    let vtid: Vtid = match fields.remove("vtid") {
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|e: shared::vtid::InvalidVtid| e.0)?,
-        _ => return Err("vtid is required".into()),
-    };
-    // Room above any imported number for the ledger's own sequence.
-    if vtid.seq() > MAX_IMPORTED_SEQ {
-        return Err(format!(
-            "{vtid}: numbers above {MAX_IMPORTED_SEQ} cannot be imported"
-        ));
-    }
+    let mut problems = Vec::new();
+    let vtid = row_vtid(fields.remove("vtid"))
+        .map_err(|e| problems.push(e))
+        .ok();
     // The API takes a canonical parent only; a seed row's padded one is trimmed here.
     if let Some(Value::String(p)) = fields.get_mut("parentVtid") {
         *p = p.trim().to_owned();
@@ -98,52 +89,125 @@ pub fn row_to_record(row: &Value) -> Result<Record, String> {
             server.insert(k.to_owned(), v);
         }
     }
-    let draft = parse_create(&Value::Object(fields), None, "").map_err(|details| {
-        details
-            .iter()
-            .map(|d| format!("{}: {}", d.field, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    let time = |name: &str| -> Result<Option<Timestamp>, String> {
-        match server.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Timestamp::parse_lenient(s)
-                .map(Some)
-                .ok_or_else(|| format!("{name}: '{s}' is not a date-time")),
-            Some(_) => Err(format!("{name}: must be a date-time string")),
+    let draft = parse_create(&Value::Object(fields), None, "")
+        .map_err(|details| {
+            problems.extend(
+                details
+                    .iter()
+                    .map(|d| format!("{}: {}", d.field, d.message)),
+            );
+        })
+        .ok();
+    let kept = Kept::read(&server).map_err(|e| problems.extend(e)).ok();
+    match (vtid, draft, kept) {
+        (Some(vtid), Some(draft), Some(kept)) if problems.is_empty() => {
+            Ok(kept.record(draft, vtid))
         }
+        _ => Err(problems.join("; ")),
+    }
+}
+
+/// A row's VTID: canonical once trimmed (the seed padded with spaces), and below the
+/// ledger's own range.
+fn row_vtid(value: Option<Value>) -> Result<Vtid, String> {
+    let vtid: Vtid = match value {
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|e: shared::vtid::InvalidVtid| e.0)?,
+        _ => return Err("vtid is required".into()),
     };
-    let text = |name: &str| server.get(name).and_then(Value::as_str).map(str::to_owned);
-    let created_at = time("createdAt")?.ok_or("createdAt (created_at) is required")?;
-    let updated_at = time("updatedAt")?.unwrap_or(created_at);
-    let started_at = time("startedAt")?;
-    let created_by = text("createdBy").unwrap_or_else(|| "import".into());
-    let version = match server.get("version") {
-        None | Some(Value::Null) => 1,
-        Some(v) => v
-            .as_u64()
-            .filter(|v| (1..=MAX_IMPORTED_VERSION).contains(v))
-            .ok_or("version: must be a whole number from 1 to 1000000000")?,
-    };
-    let mut record = draft.into_record(vtid, &created_by, created_at);
-    record.updated_at = updated_at;
-    record.updated_by = text("updatedBy").unwrap_or(created_by);
-    record.version = version;
-    record.started_at = started_at.or(if record.status == Status::Active {
-        Some(created_at)
-    } else {
-        None
-    });
-    record.completed_at = if record.status.is_terminal() {
-        Some(time("completedAt")?.unwrap_or(updated_at))
-    } else {
-        None
-    };
-    record.duration_seconds = record
-        .completed_at
-        .map(|done| done.seconds_since(record.started_at.unwrap_or(record.created_at)));
-    Ok(record)
+    // Room above any imported number for the ledger's own sequence.
+    if vtid.seq() > MAX_IMPORTED_SEQ {
+        return Err(format!(
+            "{vtid}: numbers above {MAX_IMPORTED_SEQ} cannot be imported"
+        ));
+    }
+    Ok(vtid)
+}
+
+/// The server-set fields a row keeps as they were.
+struct Kept {
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    created_by: String,
+    updated_by: Option<String>,
+    version: u64,
+}
+
+impl Kept {
+    /// The kept fields, or every problem with them.
+    fn read(server: &Map<String, Value>) -> Result<Kept, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut time = |name: &str| -> Option<Timestamp> {
+            match server.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Timestamp::parse_lenient(s).or_else(|| {
+                    problems.push(format!("{name}: '{s}' is not a date-time"));
+                    None
+                }),
+                Some(_) => {
+                    problems.push(format!("{name}: must be a date-time string"));
+                    None
+                }
+            }
+        };
+        let created_at = time("createdAt");
+        let updated_at = time("updatedAt");
+        let started_at = time("startedAt");
+        let completed_at = time("completedAt");
+        if created_at.is_none() && matches!(server.get("createdAt"), None | Some(Value::Null)) {
+            problems.push("createdAt (created_at) is required".into());
+        }
+        let version = match server.get("version") {
+            None | Some(Value::Null) => Some(1),
+            Some(v) => v
+                .as_u64()
+                .filter(|v| (1..=MAX_IMPORTED_VERSION).contains(v))
+                .or_else(|| {
+                    problems.push("version: must be a whole number from 1 to 1000000000".into());
+                    None
+                }),
+        };
+        let text = |name: &str| server.get(name).and_then(Value::as_str).map(str::to_owned);
+        match (created_at, version) {
+            (Some(created_at), Some(version)) if problems.is_empty() => Ok(Kept {
+                created_at,
+                updated_at: updated_at.unwrap_or(created_at),
+                started_at,
+                completed_at,
+                created_by: text("createdBy").unwrap_or_else(|| "import".into()),
+                updated_by: text("updatedBy"),
+                version,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The record of the row's create fields and its kept fields, with the times the
+    /// lifecycle derives from them.
+    fn record(self, draft: Draft, vtid: Vtid) -> Record {
+        let mut record = draft.into_record(vtid, &self.created_by, self.created_at);
+        record.updated_at = self.updated_at;
+        record.updated_by = self.updated_by.unwrap_or(self.created_by);
+        record.version = self.version;
+        record.started_at = self.started_at.or(if record.status == Status::Active {
+            Some(self.created_at)
+        } else {
+            None
+        });
+        record.completed_at = if record.status.is_terminal() {
+            Some(self.completed_at.unwrap_or(self.updated_at))
+        } else {
+            None
+        };
+        record.duration_seconds = record
+            .completed_at
+            .map(|done| done.seconds_since(record.started_at.unwrap_or(record.created_at)));
+        record
+    }
 }
 
 /// Reads and validates the whole file: `(line, record)` pairs, or every bad line.
@@ -152,7 +216,10 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, BadFile> {
         valid: Vec::new(),
         summary: Summary {
             invalid: 1,
-            problems: vec![format!("cannot read {}: {e}", path.display())],
+            problems: vec![Problem {
+                line: 0,
+                message: format!("cannot read {}: {e}", path.display()),
+            }],
             ..Summary::default()
         },
     })?;
@@ -165,7 +232,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, BadFile> {
             Ok(l) => l,
             Err(e) => {
                 summary.invalid += 1;
-                summary.problems.push(format!("line {n}: cannot read: {e}"));
+                summary.problem(n, format!("cannot read: {e}"));
                 break;
             }
         };
@@ -176,18 +243,25 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, BadFile> {
         let parsed = if line.len() > MAX_LINE_BYTES {
             Err(format!("longer than {MAX_LINE_BYTES} bytes"))
         } else {
-            serde_json::from_slice::<Value>(&line)
-                .map_err(|e| format!("not valid JSON (column {})", e.column()))
+            // The API's strict reader: a key twice, or a number that would change, is
+            // refused here as the API would refuse it.
+            shared::api::json::parse(&line)
+                .map_err(|e| match e {
+                    StrictError::Syntax { column, .. } => {
+                        format!("not valid JSON (column {column})")
+                    }
+                    refused => refused.to_string(),
+                })
                 .and_then(|v| row_to_record(&v))
         };
         match parsed {
             Ok(record) => match seen.get(&record.vtid) {
                 Some((first, earlier)) if *earlier != record => {
                     summary.invalid += 1;
-                    summary.problems.push(format!(
-                        "line {n}: {} also on line {first} with other content",
-                        record.vtid
-                    ));
+                    summary.problem(
+                        n,
+                        format!("{} also on line {first} with other content", record.vtid),
+                    );
                 }
                 Some(_) => {}
                 None => {
@@ -197,7 +271,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<(usize, Record)>, BadFile> {
             },
             Err(why) => {
                 summary.invalid += 1;
-                summary.problems.push(format!("line {n}: {why}"));
+                summary.problem(n, why);
             }
         }
     }
@@ -253,5 +327,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("createdAt"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_named() {
+        let e = row_to_record(&json!({"vtid": "VTID-2025-42", "task_family": "a",
+            "task_type": "b", "description": "c", "tenant": "no spaces please",
+            "created_at": "yesterday", "version": 0}))
+        .unwrap_err();
+        for part in [
+            "VTID-YYYY-NNNN",
+            "tenant: ",
+            "createdAt: 'yesterday'",
+            "version: ",
+        ] {
+            assert!(e.contains(part), "{part} missing from {e}");
+        }
     }
 }

@@ -1,19 +1,13 @@
 //! Each client command: flags to a typed request, the answer to stdout. Failures are
 //! values ([`Fail`]) that `main` turns into a message and an exit code.
 
-use std::io::Read;
-use std::path::Path;
-
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use vtid_client::{Changes, Client, ListQuery, NewRecord, Record, Status};
 
 use super::output::{self, Out};
-use super::{CreateFields, OutputArg, Remote, RemoteCommand, connect, wait};
+use super::{CreateFields, OutputArg, Remote, RemoteCommand, batch_file, connect, wait};
 use crate::exit::{Exit, Fail};
-
-/// The largest batch file read (the API takes 1 to 50 items, at most 3.2 MB).
-const MAX_BATCH_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Runs a client command within `--timeout`.
 pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<(), Fail> {
@@ -82,7 +76,7 @@ async fn command_body(
             file,
             idempotency_key,
         } => {
-            let items = batch_items(&file)?;
+            let items = batch_file::read(&file)?;
             let key = idempotency_key.unwrap_or_else(vtid_client::new_idempotency_key);
             if remote.verbose {
                 eprintln!("vtid: Idempotency-Key: {key}");
@@ -307,45 +301,12 @@ fn new_record(f: CreateFields) -> Result<NewRecord, Fail> {
     })
 }
 
+/// A flag's JSON object, read with the API's strict reader: what the API would refuse
+/// (a key twice, a number that would change) is refused here, not silently changed.
 fn json_object(flag: &str, text: &str) -> Result<Map<String, Value>, Fail> {
-    match serde_json::from_str(text) {
+    match shared::api::json::parse(text.as_bytes()) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(Fail::usage(format!("--{flag} must be a JSON object"))),
+        Ok(_) => Err(Fail::usage(format!("--{flag} must be a JSON object"))),
+        Err(e) => Err(Fail::usage(format!("--{flag}: {e}"))),
     }
-}
-
-/// A batch file: one JSON array of create bodies, or one a line; `-` is stdin.
-fn batch_items(path: &Path) -> Result<Vec<NewRecord>, Fail> {
-    let mut text = String::new();
-    let read = if path == Path::new("-") {
-        std::io::stdin()
-            .take(MAX_BATCH_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_BATCH_FILE_BYTES + 1).read_to_string(&mut text))
-    };
-    read.map_err(|e| Fail::usage(format!("cannot read {}: {e}", path.display())))?;
-    if text.len() as u64 > MAX_BATCH_FILE_BYTES {
-        return Err(Fail::usage(format!(
-            "{} is larger than {MAX_BATCH_FILE_BYTES} bytes",
-            path.display()
-        )));
-    }
-    let bad = |line: usize, e: serde_json::Error| {
-        Fail::usage(format!("{} line {line}: {e}", path.display()))
-    };
-    let items: Vec<NewRecord> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(&text).map_err(|e| bad(e.line(), e))?
-    } else {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| bad(i + 1, e)))
-            .collect::<Result<_, _>>()?
-    };
-    if items.is_empty() {
-        return Err(Fail::usage(format!("{} holds no items", path.display())));
-    }
-    Ok(items)
 }

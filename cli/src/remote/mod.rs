@@ -3,6 +3,7 @@
 //! flags here, the transport in `connect`, the commands in `commands` and `wait`, what
 //! they print in `output`.
 
+mod batch_file;
 mod commands;
 mod connect;
 mod output;

@@ -29,6 +29,18 @@ pub enum StrictError {
     Refused(Detail),
 }
 
+impl fmt::Display for StrictError {
+    /// One phrase: where the text stops being JSON, or the field and why it is refused.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrictError::Syntax { line, column } => {
+                write!(f, "not valid JSON at line {line}, column {column}")
+            }
+            StrictError::Refused(d) => write!(f, "{} {}", d.field, d.message),
+        }
+    }
+}
+
 /// `bytes` as one JSON value, or why not.
 pub fn parse(bytes: &[u8]) -> Result<Value, StrictError> {
     let inexact = first_inexact_number(bytes);
