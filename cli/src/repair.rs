@@ -6,7 +6,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::exit::{Exit, Fail, say};
-use crate::store_args::StoreArgs;
+use crate::store_args::{StoreArgs, Target, no_ledger};
 
 #[derive(clap::Args)]
 pub struct RepairArgs {
@@ -35,10 +35,10 @@ pub async fn run(args: RepairArgs) -> Result<(), Fail> {
         code: "store_unavailable",
         message,
     };
-    if store.table.is_none() && !store.data.join("ledger.sqlite3").exists() {
-        return Err(Fail::usage(format!(
-            "{} holds no ledger: nothing to repair",
-            store.data.display()
+    if let Target::NewLedger(data) = store.target(true, false).map_err(Fail::usage)? {
+        return Err(Fail::usage(no_ledger(
+            &data,
+            "check --data; there is nothing to repair",
         )));
     }
     let opened = store.open().await.map_err(unavailable)?;

@@ -1,17 +1,21 @@
 //! The store flags shared by `vtid serve` and `vtid import`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, endpoint_config};
 use shared::store::sqlite::SqliteStore;
 
+/// The embedded store's folder when `--data` is not given.
+pub const DEFAULT_DATA: &str = "./.vtid";
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreArgs {
-    /// Data folder of the embedded (SQLite) store.
-    #[arg(long, default_value = "./.vtid", conflicts_with_all = ["dynamodb_endpoint", "table"])]
-    pub data: PathBuf,
+    /// Data folder of the embedded (SQLite) store [default: ./.vtid]. A folder given here
+    /// must hold a ledger already (a typo must not start a new one); --init starts one.
+    #[arg(long, conflicts_with_all = ["dynamodb_endpoint", "table"])]
+    pub data: Option<PathBuf>,
     /// Use DynamoDB (or a compatible server) at this URL instead of the embedded store.
     #[arg(long, requires = "table")]
     pub dynamodb_endpoint: Option<String>,
@@ -26,6 +30,15 @@ pub struct StoreArgs {
     pub region: String,
 }
 
+/// What a command finds where the embedded store would be.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A store that exists (or a table that `--create-table` may create).
+    Ready,
+    /// A folder without a ledger, which the command may start.
+    NewLedger(PathBuf),
+}
+
 pub struct Opened {
     pub store: Arc<dyn Store>,
     /// The embedded store itself, for its event outbox (`None` on DynamoDB).
@@ -35,6 +48,34 @@ pub struct Opened {
 }
 
 impl StoreArgs {
+    /// The embedded store's folder: `--data`, or the default.
+    pub fn data_folder(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
+    }
+
+    /// The one rule for data folders: a folder without a ledger is started only when the
+    /// user says so (`init`), or for `serve` in the default folder (`default_starts`),
+    /// so that the first `vtid serve` works and a typo in `--data` never starts a second
+    /// ledger whose numbers restart at 0001 and collide with the real one's.
+    pub fn target(&self, init: bool, default_starts: bool) -> Result<Target, String> {
+        if self.table.is_some() {
+            return Ok(Target::Ready);
+        }
+        let data = self.data_folder();
+        if SqliteStore::holds_ledger(&data) {
+            return Ok(Target::Ready);
+        }
+        if init || (default_starts && self.data.is_none()) {
+            return Ok(Target::NewLedger(data));
+        }
+        Err(no_ledger(
+            &data,
+            "check --data, or pass --init to start a new ledger there",
+        ))
+    }
+
     pub async fn open(&self) -> Result<Opened, String> {
         match &self.table {
             Some(table) => {
@@ -59,11 +100,9 @@ impl StoreArgs {
                 })
             }
             None => {
-                let store = SqliteStore::open(&self.data).map_err(|e| {
-                    format!(
-                        "could not open the data folder {}: {e}",
-                        self.data.display()
-                    )
+                let data = self.data_folder();
+                let store = SqliteStore::open(&data).map_err(|e| {
+                    format!("could not open the data folder {}: {e}", data.display())
                 })?;
                 let key = store
                     .meta_value("cursor_key", shared::config::random_key)
@@ -78,4 +117,13 @@ impl StoreArgs {
             }
         }
     }
+}
+
+/// The message for a folder without a ledger, ending with what the user can do.
+pub fn no_ledger(data: &Path, what_to_do: &str) -> String {
+    format!(
+        "{} holds no ledger (no {}): {what_to_do}",
+        data.display(),
+        SqliteStore::FILE
+    )
 }

@@ -214,7 +214,7 @@ fn a_webhook_needs_the_embedded_store_and_a_url() {
         let dir = tempfile::tempdir().unwrap();
         let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
         if !args.contains(&"--table") {
-            all.extend(["--data", dir.path().to_str().unwrap()]);
+            all.extend(["--data", dir.path().to_str().unwrap(), "--init"]);
         }
         all.extend(&args);
         let (code, _, err) = common::vtid(&all);

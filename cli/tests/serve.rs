@@ -10,6 +10,50 @@ use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
+/// A `--data` folder without a ledger is refused unless `--init` (a typo would start a
+/// second ledger whose numbers restart at 0001); the default folder starts by itself, so
+/// the first `vtid serve` works.
+#[test]
+fn serve_starts_a_ledger_only_where_it_is_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join(".vtdi2");
+    let (code, _, err) = vtid(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data",
+        typo.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("holds no ledger") && err.contains("--init"),
+        "{err}"
+    );
+    assert!(!typo.exists(), "nothing was created");
+    // --init starts one there; afterwards the folder is served without it.
+    drop(Server::start(&["--data", typo.to_str().unwrap(), "--init"]));
+    assert!(typo.join("ledger.sqlite3").is_file());
+    let (mut again, _) = common::spawn::spawn_exact(0, &["--data", typo.to_str().unwrap()]);
+    let _ = again.kill();
+    let _ = again.wait();
+    // The default folder, ./.vtid, starts by itself on the first run.
+    let home = tempfile::tempdir().unwrap();
+    let mut first_run = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(home.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ledger = home.path().join(".vtid/ledger.sqlite3");
+    wait_for(
+        "the default ledger",
+        std::time::Duration::from_secs(20),
+        || ledger.is_file(),
+    );
+    let _ = first_run.kill();
+    let _ = first_run.wait();
+}
+
 #[test]
 fn refuses_to_listen_beyond_loopback_without_token_checking() {
     let dir = tempfile::tempdir().unwrap();

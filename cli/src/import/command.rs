@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Summary, Target};
+use super::Summary;
 use crate::exit::{Exit, Fail, say};
-use crate::store_args::StoreArgs;
+use crate::store_args::{StoreArgs, Target};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
@@ -30,11 +30,9 @@ pub async fn run(args: ImportArgs) -> Result<(), Fail> {
         dry_run,
     } = args;
     // Say where the rows go in full, whatever the current folder.
-    store.data = std::path::absolute(&store.data).unwrap_or(store.data);
-    let target = match &store.table {
-        Some(_) => Target::Ready,
-        None => super::check_data_folder(&store.data, init).map_err(Fail::usage)?,
-    };
+    let data = store.data_folder();
+    store.data = Some(std::path::absolute(&data).unwrap_or(data));
+    let target = store.target(init, false).map_err(Fail::usage)?;
     // The whole file first: a bad file creates no store, and writes nothing. The parents
     // of its valid rows are still checked (a read), so one run names every bad row.
     let rows = match super::read_rows(&file) {

@@ -14,7 +14,6 @@ mod rows;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use std::time::{Duration, Instant};
 
@@ -25,34 +24,6 @@ use shared::store::{CounterAdvance, ImportResult, Store};
 use shared::vtid::Vtid;
 
 pub use rows::{BadFile, read_rows, row_to_record};
-
-/// The file of the embedded store in a `--data` folder (as `SqliteStore::open` names it).
-const SQLITE_FILE: &str = "ledger.sqlite3";
-
-/// Where an import would write, checked before anything is opened.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A store that exists (or that `--init` / `--create-table` may create).
-    Ready,
-    /// `--data` names a folder without a ledger, and `--init` was given.
-    NewLedger(PathBuf),
-}
-
-/// A `--data` folder must hold a ledger already unless `init`: a typo must not start a
-/// new, empty ledger and import into it.
-pub fn check_data_folder(data: &Path, init: bool) -> Result<Target, String> {
-    let file = data.join(SQLITE_FILE);
-    if file.is_file() {
-        return Ok(Target::Ready);
-    }
-    if init {
-        return Ok(Target::NewLedger(data.to_owned()));
-    }
-    Err(format!(
-        "{} holds no ledger (no {SQLITE_FILE}): check --data, or pass --init to start a new ledger there",
-        data.display()
-    ))
-}
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Start a new ledger in a --data folder that holds none yet (the default folder,
+    /// ./.vtid, starts by itself on the first run).
+    #[arg(long)]
+    pub init: bool,
     /// Verify `Authorization: Bearer` HS256 tokens with the secret in this file.
     #[arg(long)]
     jwt_hs256_secret_file: Option<PathBuf>,
@@ -78,6 +82,8 @@ pub async fn run(a: ServeArgs) -> Result<(), Fail> {
         }
     };
     let listener = super::bind(a.addr, &auth).await.map_err(Fail::usage)?;
+    // Before anything is created: a typo in --data must not start a second ledger.
+    a.store.target(a.init, true).map_err(Fail::usage)?;
     let opened = a.store.open().await.map_err(Fail::usage)?;
     let identity = shared::identity::IdentityConfig {
         role_claim: a.role_claim,

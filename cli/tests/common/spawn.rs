@@ -17,6 +17,17 @@ pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
 /// Starts `vtid serve <args>` on loopback port `port` (0: one the system picks), as a
 /// restart on the address a client already knows needs.
 pub fn spawn_serve_at(port: u16, args: &[&str]) -> (Child, u16) {
+    // A test's data folder is its own (never a typo), so the server may start a ledger
+    // there: `vtid serve` refuses a `--data` folder without one unless `--init`.
+    let mut all = args.to_vec();
+    if args.contains(&"--data") && !args.contains(&"--init") {
+        all.push("--init");
+    }
+    spawn_exact(port, &all)
+}
+
+/// Starts `vtid serve <args>` on loopback port `port` with exactly those arguments.
+pub fn spawn_exact(port: u16, args: &[&str]) -> (Child, u16) {
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
         .args(["serve", "--addr", &addr])

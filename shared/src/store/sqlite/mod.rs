@@ -66,10 +66,18 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, St
 }
 
 impl SqliteStore {
+    /// The ledger's file in its data folder.
+    pub const FILE: &str = "ledger.sqlite3";
+
+    /// Whether the data folder `dir` holds a ledger.
+    pub fn holds_ledger(dir: &Path) -> bool {
+        dir.join(Self::FILE).is_file()
+    }
+
     /// Opens (creating when needed) the ledger under the data folder `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(internal)?;
-        Self::open_file(&dir.join("ledger.sqlite3"))
+        Self::open_file(&dir.join(Self::FILE))
     }
 
     pub fn open_file(path: &Path) -> Result<Self, StoreError> {
