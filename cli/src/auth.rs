@@ -40,6 +40,30 @@ pub struct Verifier {
     issuer: Option<String>,
 }
 
+/// The shortest HS256 secret accepted: the hash's size (RFC 7518, section 3.2); a
+/// shorter one can be guessed offline from any token signed with it.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// The HS256 secret in `path`, without surrounding whitespace: the one rule for the
+/// server that checks tokens and for `vtid token` that signs them.
+pub fn read_hs256_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = raw.trim_ascii();
+    if secret.is_empty() {
+        return Err(format!("{} holds no secret", path.display()));
+    }
+    if secret.len() < MIN_HS256_SECRET_BYTES {
+        return Err(format!(
+            "the HS256 secret in {} is {} bytes; it must be at least {MIN_HS256_SECRET_BYTES} \
+             (make one with: head -c 32 /dev/urandom | base64 > {})",
+            path.display(),
+            secret.len(),
+            path.display()
+        ));
+    }
+    Ok(secret.to_vec())
+}
+
 /// Why a token was refused; the body says only "unauthenticated".
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -54,17 +78,9 @@ impl Verifier {
     ) -> Result<Self, String> {
         let hs256 = match hs256_secret {
             Some(p) => {
-                let secret =
-                    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                if secret.trim_ascii().is_empty() {
-                    return Err(format!("{} holds no secret", p.display()));
-                }
-                if secret.trim_ascii().len() < 32 {
-                    tracing::warn!(
-                        "the HS256 secret is shorter than 32 bytes: fine for tests only"
-                    );
-                }
-                Some(secret)
+                read_hs256_secret(p)?;
+                // As written: a trailing newline may be part of the key a signer used.
+                Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?)
             }
             None => None,
         };
@@ -263,6 +279,15 @@ fn checked_claims(token: &str) -> Result<Claims, Refused> {
         return Err(Refused("the token is not valid yet (nbf)".into()));
     }
     time("iat")?;
+    // No caller without a `sub` (the shared reader's 401 too); said here so that the
+    // caller learns why from `WWW-Authenticate`.
+    if matches!(claims.get("sub"), None | Some(Value::Null))
+        || claims.get("sub").and_then(Value::as_str) == Some("")
+    {
+        return Err(Refused(
+            "the token has no sub claim (who the caller is)".into(),
+        ));
+    }
     Ok(claims.into_iter().collect())
 }
 

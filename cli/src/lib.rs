@@ -9,5 +9,6 @@ pub mod remote;
 pub mod repair;
 pub mod serve;
 pub mod store_args;
+pub mod token;
 pub mod watch;
 pub mod web;

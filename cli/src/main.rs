@@ -41,6 +41,9 @@ enum Command {
     /// reserving a number and writing it), once the first record above them is older
     /// than --grace; works on a store directly (--data, or --table), like import.
     Repair(RepairArgs),
+    /// Make a bearer token for a `vtid serve` that checks HS256 tokens
+    /// (`VTID_TOKEN=$(vtid token --secret-file FILE --sub ci --role service)`).
+    Token(vtid_cli::token::TokenArgs),
     /// Print a shell completion script (e.g. `vtid completions bash > /etc/bash_completion.d/vtid`).
     Completions {
         #[arg(value_enum)]
@@ -70,25 +73,35 @@ async fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let json_errors = cli.remote.json;
+    let tokenless = cli
+        .remote
+        .token
+        .as_deref()
+        .is_none_or(|t| t.trim().is_empty())
+        && cli.remote.transport == vtid_cli::remote::TransportArg::Http;
     let result = match cli.command {
         Command::Client(command) => vtid_cli::remote::run(&cli.remote, command).await,
         Command::Watch(args) => vtid_cli::watch::run(&cli.remote, args).await,
         Command::Completions { shell } => completions(shell),
-        Command::Serve(args) => match refuse_client_flags(&matches, "serve") {
+        Command::Token(args) => match refuse_client_flags(&matches, "token", MAKES_A_TOKEN) {
+            Err(f) => Err(f),
+            Ok(()) => vtid_cli::token::run(args),
+        },
+        Command::Serve(args) => match refuse_client_flags(&matches, "serve", ON_A_STORE) {
             Err(f) => Err(f),
             Ok(()) => {
                 shared::telemetry::init();
                 vtid_cli::serve::command::run(args).await
             }
         },
-        Command::Import(args) => match refuse_client_flags(&matches, "import") {
+        Command::Import(args) => match refuse_client_flags(&matches, "import", ON_A_STORE) {
             Err(f) => Err(f),
             Ok(()) => {
                 shared::telemetry::init();
                 vtid_cli::import::command::run(args).await
             }
         },
-        Command::Repair(args) => match refuse_client_flags(&matches, "repair") {
+        Command::Repair(args) => match refuse_client_flags(&matches, "repair", ON_A_STORE) {
             Err(f) => Err(f),
             Ok(()) => {
                 shared::telemetry::init();
@@ -98,16 +111,35 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(fail) => report(fail, json_errors),
+        Err(fail) => report(fail, json_errors, tokenless),
     }
 }
 
-fn report(fail: Fail, json_errors: bool) -> ExitCode {
+/// What a 401 means when no token was given: where a token goes, and how to make one.
+const NO_TOKEN: &str = "no token was given: pass --token or set VTID_TOKEN (for a vtid \
+     serve that checks HS256 tokens, `vtid token` makes one)";
+
+fn report(fail: Fail, json_errors: bool, tokenless: bool) -> ExitCode {
+    let hint = match &fail {
+        Fail::Client(vtid_client::Error::Refused(r)) if r.status == 401 && tokenless => {
+            Some(NO_TOKEN)
+        }
+        _ => None,
+    };
     let text = match &fail {
         Fail::Closed => return ExitCode::SUCCESS,
-        Fail::Client(e) if json_errors => e.to_json().to_string(),
+        Fail::Client(e) if json_errors => {
+            let mut body = e.to_json();
+            if let (Some(hint), Some(o)) = (hint, body.as_object_mut()) {
+                o.insert("hint".into(), json!(hint));
+            }
+            body.to_string()
+        }
         // A message may quote what the server sent.
-        Fail::Client(e) => format!("vtid: {}", terminal_safe(&e.to_string())),
+        Fail::Client(e) => {
+            let hint = hint.map(|h| format!("; {h}")).unwrap_or_default();
+            format!("vtid: {}{hint}", terminal_safe(&e.to_string()))
+        }
         Fail::Exit { code, message, .. } if json_errors => {
             json!({"ok": false, "error": message, "code": code, "details": []}).to_string()
         }
@@ -117,9 +149,18 @@ fn report(fail: Fail, json_errors: bool) -> ExitCode {
     fail.exit().into()
 }
 
-/// `import` and `serve` work on a store directly: a client flag given to them would be
-/// silently ignored, so it is refused (the environment's `VTID_URL` is not a mistake).
-fn refuse_client_flags(matches: &ArgMatches, command: &str) -> Result<(), Fail> {
+/// Why `serve`, `import` and `repair` take no client flag.
+const ON_A_STORE: &str = "works on a store directly (--data DIR, or --table NAME with \
+     --dynamodb-endpoint or AWS credentials), never through the API, so it does not take \
+     {flag}; run it where the store is reachable";
+/// Why `token` takes no client flag.
+const MAKES_A_TOKEN: &str = "only makes a token from its secret file and calls no ledger, \
+     so it does not take {flag}";
+
+/// Commands that call no ledger: a client flag given to them would be silently ignored,
+/// so it is refused (the environment's `VTID_URL` is not a mistake). `why` says what the
+/// command does instead, with `{flag}` for the flag.
+fn refuse_client_flags(matches: &ArgMatches, command: &str, why: &str) -> Result<(), Fail> {
     let sub = matches.subcommand().map(|(_, m)| m);
     for id in CLIENT_FLAGS {
         let given = [Some(matches), sub]
@@ -128,11 +169,8 @@ fn refuse_client_flags(matches: &ArgMatches, command: &str) -> Result<(), Fail> 
             .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
         if given {
             let flag = format!("--{}", id.replace('_', "-"));
-            return Err(Fail::usage(format!(
-                "vtid {command} works on a store directly (--data DIR, or --table NAME with \
-                 --dynamodb-endpoint or AWS credentials), never through the API, so it does not \
-                 take {flag}; run it where the store is reachable"
-            )));
+            let why = why.replace("{flag}", &flag);
+            return Err(Fail::usage(format!("vtid {command} {why}")));
         }
     }
     Ok(())

@@ -262,6 +262,140 @@ fn token_problems_are_named_and_exit_3() {
     }
     let (code, _, err) = vtid_cmd(&url, &args);
     assert_eq!(code, 3, "no token: {err}");
+    assert!(
+        err.contains("no token was given: pass --token or set VTID_TOKEN"),
+        "the flag and the variable are named: {err}"
+    );
+    let mut json_args = args.clone();
+    json_args.push("--json");
+    let (_, _, err) = vtid_cmd(&url, &json_args);
+    let body: Value = serde_json::from_str(err.trim()).expect(&err);
+    assert_eq!(body["code"], "unauthenticated");
+    assert!(
+        body["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("VTID_TOKEN")),
+        "{body}"
+    );
+    // The whole header value, as people copy it, works too.
+    assert_eq!(with_token(&format!("Bearer {good}")).0, Some(0));
+    // A token without `sub` says so, in the JSON error too.
+    let nameless = hs256(json!({"role": "service", "aud": "vtid", "exp": in_an_hour()}));
+    let (code, err) = with_token(&nameless);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("the token has no sub claim"), "{err}");
+    let out = Command::new(BIN)
+        .args(["--json", "--url", &url, "--token", &nameless])
+        .args(&args)
+        .output()
+        .unwrap();
+    let body: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert!(
+        body["tokenProblem"]
+            .as_str()
+            .is_some_and(|p| p.contains("no sub claim")),
+        "{body}"
+    );
+}
+
+/// `vtid token` makes a token that the server with the same secret file accepts; a
+/// secret too short to be safe is refused by both.
+#[test]
+fn vtid_token_makes_a_token_the_server_accepts() {
+    let secret = fixture("hs256-test-secret");
+    let (_server, dir, url) =
+        ledger(&["--jwt-hs256-secret-file", &secret, "--jwt-audience", "vtid"]);
+    let (code, token, err) = vtid(&[
+        "token",
+        "--secret-file",
+        &secret,
+        "--sub",
+        "ci",
+        "--role",
+        "service",
+        "--aud",
+        "vtid",
+        "--ttl",
+        "10m",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(token.split('.').count(), 3, "one token on stdout: {token}");
+    let out = Command::new(BIN)
+        .args(["--url", &url, "--json"])
+        .args(create_args("globex", &[]))
+        .env("VTID_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["createdBy"], "ci");
+    // Five bytes of secret could be guessed from any token signed with them.
+    let short = dir.path().join("short-secret");
+    std::fs::write(&short, "hunter\n").unwrap();
+    let short = short.to_str().unwrap();
+    let (code, _, err) = vtid(&["token", "--secret-file", short, "--sub", "ci"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it must be at least 32"), "{err}");
+    let data = dir.path().join("ledger");
+    let (code, _, err) = vtid(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+        "--init",
+        "--jwt-hs256-secret-file",
+        short,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it must be at least 32"), "{err}");
+    // A client flag means nothing to it, and is refused rather than ignored.
+    let (code, _, err) = vtid(&[
+        "token",
+        "--secret-file",
+        &secret,
+        "--sub",
+        "ci",
+        "--url",
+        &url,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not take --url"), "{err}");
+}
+
+/// The server's log on a stderr that is not a terminal (a file, a CI log) has no colour
+/// codes.
+#[test]
+fn the_servers_log_is_plain_text_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("ledger"))
+        .args([
+            "--init",
+            "--jwt-hs256-secret-file",
+            &fixture("hs256-test-secret"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    // A refused token is logged (info): the line to look at.
+    wait_for("a logged refusal", Duration::from_secs(20), || {
+        vtid_cmd(&url, &["--token", "not-a-token", "list"]);
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("bearer token refused"))
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "colour codes in {text:?}");
 }
 
 #[test]

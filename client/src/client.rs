@@ -64,9 +64,11 @@ pub struct Client {
 impl Client {
     /// HTTP to `base_url` (API Gateway's `ApiUrl` output, or `http://127.0.0.1:8787`),
     /// with `token` sent as `Authorization: Bearer` when given.
+    /// HTTP with a bearer token, given bare or as the whole `Bearer <token>` value (as
+    /// people copy it from a header), around whitespace.
     pub fn http(base_url: &str, token: Option<String>) -> Result<Self, Error> {
-        let auth = match token.filter(|t| !t.trim().is_empty()) {
-            Some(t) => HttpAuth::Bearer(t),
+        let auth = match token.as_deref().map(bare_token).filter(|t| !t.is_empty()) {
+            Some(t) => HttpAuth::Bearer(t.to_owned()),
             None => HttpAuth::None,
         };
         Self::http_with(base_url, auth)
@@ -358,4 +360,32 @@ fn data<T: DeserializeOwned>(target: &str, body: &Value, field: &str) -> Result<
         status: None,
         why: format!("its `{field}` is not what the ledger sends ({e})"),
     })
+}
+
+/// A token without the `Bearer ` scheme (any case) and surrounding whitespace.
+fn bare_token(token: &str) -> &str {
+    let token = token.trim();
+    match token.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => token[7..].trim_start(),
+        _ => token,
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::bare_token;
+
+    #[test]
+    fn a_token_is_taken_with_or_without_its_scheme() {
+        for given in [
+            "abc.def.ghi",
+            " abc.def.ghi\n",
+            "Bearer abc.def.ghi",
+            "bearer  abc.def.ghi",
+        ] {
+            assert_eq!(bare_token(given), "abc.def.ghi", "{given:?}");
+        }
+        assert_eq!(bare_token("Bearerabc"), "Bearerabc");
+        assert_eq!(bare_token("é"), "é");
+    }
 }

@@ -140,7 +140,14 @@ impl Error {
     /// `{ok: false, error, code, details: []}` with this client's code.
     pub fn to_json(&self) -> Value {
         match self {
-            Error::Refused(r) if r.body.get("code").is_some() => r.body.clone(),
+            Error::Refused(r) if r.body.get("code").is_some() => {
+                let mut body = r.body.clone();
+                // What WWW-Authenticate said, which the body does not.
+                if let (Some(why), Some(o)) = (&r.token_problem, body.as_object_mut()) {
+                    o.insert("tokenProblem".into(), json!(why));
+                }
+                body
+            }
             Error::Refused(r) => json!({
                 "ok": false, "error": r.to_string(), "code": r.code, "details": r.details,
                 "status": r.status

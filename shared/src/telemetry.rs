@@ -14,6 +14,11 @@ pub fn init() {
     let _ = if in_lambda {
         builder.json().flatten_event(true).without_time().try_init()
     } else {
-        builder.with_writer(std::io::stderr).try_init()
+        // Colour only for a person at a terminal: codes in a file or a CI log are noise.
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder
+            .with_writer(std::io::stderr)
+            .with_ansi(colour)
+            .try_init()
     };
 }
