@@ -67,10 +67,13 @@ async fn main() -> ExitCode {
             "vtid: internal error (a bug; please report it): {what}"
         ));
     }));
-    let matches = Cli::command().get_matches();
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e),
     };
     let json_errors = cli.remote.json;
     let tokenless = cli
@@ -113,6 +116,51 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(fail) => report(fail, json_errors, tokenless),
     }
+}
+
+/// The command line, with the client flags left out of the help of the commands that
+/// refuse them (they are global, so clap would list them everywhere).
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // A subcommand that has an argument of a global's id keeps its own: a hidden copy.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| CLIENT_FLAGS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    for sub in ["serve", "import", "repair", "token"] {
+        cmd = cmd.mut_subcommand(sub, |s| s.args(hidden.iter().cloned()));
+    }
+    cmd
+}
+
+/// A usage error: clap's text, or with `--json` anywhere on the line the JSON error
+/// shape with code `usage` that docs/pipelines.md promises; exit 2 either way. Help and
+/// version requests print as clap prints them.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !std::env::args_os().any(|a| a == "--json") {
+        e.exit()
+    }
+    let text = e.kind().as_str().map_or_else(
+        || e.to_string(),
+        |_| {
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
+        },
+    );
+    say(&json!({"ok": false, "error": text, "code": "usage", "details": []}).to_string());
+    std::process::exit(2)
 }
 
 /// What a 401 means when no token was given: where a token goes, and how to make one.
@@ -178,7 +226,7 @@ fn refuse_client_flags(matches: &ArgMatches, command: &str, why: &str) -> Result
 
 fn completions(shell: clap_complete::Shell) -> Result<(), Fail> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "vtid", &mut script);
+    clap_complete::generate(shell, &mut command(), "vtid", &mut script);
     let mut out = std::io::stdout();
     match out.write_all(&script).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

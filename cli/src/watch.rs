@@ -10,25 +10,33 @@ use serde_json::{Value, json};
 use vtid_client::{Client, Error, Event};
 
 use crate::exit::Fail;
-use crate::remote::Remote;
+use crate::remote::{Remote, StatusArg, year_arg};
+use vtid_client::Vtid;
 
 /// The longest pause between reconnection attempts.
 const LONGEST_PAUSE: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct WatchArgs {
+    /// Only changes of records of this family.
     #[arg(long)]
     pub family: Option<String>,
-    #[arg(long)]
-    pub status: Option<String>,
+    /// Only changes of records now in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only changes of this tenant's records.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Only changes of records assigned to this name.
     #[arg(long)]
     pub assigned_to: Option<String>,
+    /// Only changes of the subtasks of this VTID.
     #[arg(long)]
-    pub parent: Option<String>,
-    #[arg(long)]
+    pub parent: Option<Vtid>,
+    /// Only changes of VTIDs of this year.
+    #[arg(long, value_parser = year_arg)]
     pub year: Option<u16>,
+    /// Include test records.
     #[arg(long)]
     pub include_test: bool,
     /// One JSON object a line: `{"id", "event", "data"}`, `data` being the OASIS body.
@@ -46,14 +54,14 @@ impl WatchArgs {
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
         for (k, v) in [
-            ("taskFamily", &self.family),
-            ("status", &self.status),
-            ("tenant", &self.tenant),
-            ("assignedTo", &self.assigned_to),
-            ("parentVtid", &self.parent),
+            ("taskFamily", self.family.clone()),
+            ("status", self.status.map(|s| s.0.as_str().to_owned())),
+            ("tenant", self.tenant.clone()),
+            ("assignedTo", self.assigned_to.clone()),
+            ("parentVtid", self.parent.map(|p| p.to_string())),
         ] {
             if let Some(v) = v {
-                q.push((k, v.clone()));
+                q.push((k, v));
             }
         }
         if let Some(y) = self.year {

@@ -849,3 +849,71 @@ fn json_the_api_would_refuse_is_refused_and_every_bad_line_named() {
     let (code, listed, _) = vtid_cmd(&url, &["list", "--output", "json"]);
     assert_eq!((code, listed.as_str()), (0, "[]"), "nothing was created");
 }
+
+/// Help says what each flag is and which values it takes; messages are alike across
+/// commands; client flags are not offered where they are refused; with --json even a
+/// usage error is JSON.
+#[test]
+fn help_and_messages_say_what_to_do() {
+    let help = |args: &[&str]| {
+        let (code, out, err) = vtid(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let create_help = help(&["create", "--help"]);
+    for said in [
+        "The kind of work",
+        "The kind of task within the family",
+        "What the task is",
+        "Needed when the caller has no tenant",
+    ] {
+        assert!(create_help.contains(said), "{said}: {create_help}");
+    }
+    assert!(help(&["batch", "--help"]).contains("The file of create bodies"));
+    let watch = help(&["watch", "--help"]);
+    assert!(
+        watch.contains("[possible values: pending, active, blocked, complete, failed, cancelled]"),
+        "{watch}"
+    );
+    let (code, _, err) = vtid(&["watch", "--status", "done"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("possible values: pending"), "{err}");
+    for command in ["serve", "import", "repair", "token"] {
+        let text = help(&[command, "--help"]);
+        for flag in ["--url", "--token ", "--timeout", "--transport"] {
+            assert!(!text.contains(flag), "{command} --help offers {flag}");
+        }
+    }
+    let (code, _, err) = vtid(&["--json", "list", "--year", "99999"]);
+    assert_eq!(code, 2, "{err}");
+    let body: Value = serde_json::from_str(err.trim()).expect(&err);
+    assert_eq!(body["code"], "usage");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("must be a four-digit year from 1970")),
+        "{body}"
+    );
+
+    let (server, _dir, url) = ledger(&[]);
+    let (code, _, err) = vtid_cmd(&url, &["exists", "VTID-2026-9999"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("VTID-2026-9999 does not exist (404 not_found)"),
+        "{err}"
+    );
+    let v = create(&url, &[]);
+    let (code, _, err) = vtid_cmd(
+        &url,
+        &["update", &v, "--status", "active", "--if-match", "*"],
+    );
+    assert_eq!(code, 0, "If-Match * as the API takes it: {err}");
+    let (status, body) = server.call("GET", "/vtid/nothing/here/at/all", None, &[]);
+    assert_eq!((status, body["code"].as_str()), (404, Some("no_route")));
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/vtid/events (vtid serve only)")),
+        "{body}"
+    );
+}

@@ -39,6 +39,35 @@ impl FromStr for Version {
     }
 }
 
+/// An `If-Match` value: `*` (whatever the current version; a PATCH needs the record to
+/// exist anyway) or one version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Version(Version),
+}
+
+impl IfMatch {
+    /// The version required, if any.
+    pub fn version(self) -> Option<Version> {
+        match self {
+            IfMatch::Any => None,
+            IfMatch::Version(v) => Some(v),
+        }
+    }
+}
+
+impl FromStr for IfMatch {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "*" {
+            return Ok(IfMatch::Any);
+        }
+        s.parse().map(IfMatch::Version)
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -48,6 +77,16 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_match_is_a_star_or_a_version() {
+        assert_eq!("*".parse::<IfMatch>(), Ok(IfMatch::Any));
+        assert_eq!(" * ".parse::<IfMatch>().map(IfMatch::version), Ok(None));
+        assert_eq!("\"3\"".parse::<IfMatch>(), Ok(IfMatch::Version(Version(3))));
+        for s in ["**", "W/\"3\"", "", "\"*\""] {
+            assert_eq!(s.parse::<IfMatch>(), Err(NOT_A_VERSION), "{s}");
+        }
+    }
 
     #[test]
     fn a_version_is_bare_or_quoted_digits_from_1() {

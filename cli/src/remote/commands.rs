@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use vtid_client::{Changes, Client, ListQuery, NewRecord, Record, Status};
+use vtid_model::version::IfMatch;
 
 use super::output::{self, Out};
 use super::{CreateFields, OutputArg, Remote, RemoteCommand, batch_file, connect, wait};
@@ -109,7 +110,7 @@ async fn command_body(
             let record = client.find(&vtid).await?.ok_or_else(|| Fail::Exit {
                 exit: Exit::Missing,
                 code: "not_found",
-                message: format!("{vtid} does not exist"),
+                message: format!("{vtid} does not exist (404 not_found)"),
             })?;
             if !wanted.is_empty() && !wanted.contains(&record.status) {
                 return Err(Fail::Exit {
@@ -162,7 +163,9 @@ async fn command_body(
                     "nothing to change: give --status, --assigned-to, --unassign, --title, --description, --metadata or --test",
                 ));
             }
-            let updated = client.update(&vtid, &changes, if_match).await?;
+            let updated = client
+                .update(&vtid, &changes, if_match.and_then(IfMatch::version))
+                .await?;
             out.line(&output::json(&updated.record))?;
         }
         RemoteCommand::List {

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use vtid_client::{Status, Version, Vtid};
+use vtid_client::{Status, Vtid};
+use vtid_model::version::IfMatch;
 
 pub use commands::run;
 
@@ -116,6 +117,11 @@ pub enum OutputArg {
     Csv,
 }
 
+/// A `--year`: four digits from 1970, by the API's own rule.
+pub fn year_arg(s: &str) -> Result<u16, String> {
+    vtid_model::vtid::parse_year(s.trim())
+}
+
 /// `30`, `30s`, `2m`, `1h30m`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -147,8 +153,11 @@ pub enum RemoteCommand {
     /// Create 1 to 50 VTIDs with consecutive numbers, or none: one create body a line
     /// (JSON lines) or one JSON array, camelCase; `-` reads stdin. Prints the VTIDs.
     Batch {
+        /// The file of create bodies (the API's camelCase fields); `-` is stdin.
         #[arg(long)]
         file: PathBuf,
+        /// Makes a retry of this command return the same VTIDs; without it, one is
+        /// generated per run (shown with --verbose).
         #[arg(long)]
         idempotency_key: Option<String>,
     },
@@ -195,24 +204,32 @@ pub enum RemoteCommand {
         metadata: Option<String>,
         #[arg(long)]
         test: Option<bool>,
-        /// Only if the record is still at this version: 2, "2" or the ETag as returned.
+        /// Only if the record is still at this version: 2, "2" or the ETag as returned
+        /// (`*`: whatever its version, as the API takes it).
         #[arg(long)]
-        if_match: Option<Version>,
+        if_match: Option<IfMatch>,
     },
     /// List records, newest first, every page (or --limit of them).
     List {
+        /// Only this family (an exact match).
         #[arg(long)]
         family: Option<String>,
+        /// Only this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Only records assigned to this name.
         #[arg(long)]
         assigned_to: Option<String>,
+        /// Only the subtasks of this VTID.
         #[arg(long)]
         parent: Option<Vtid>,
-        #[arg(long)]
+        /// Only VTIDs of this year.
+        #[arg(long, value_parser = year_arg)]
         year: Option<u16>,
+        /// Include test records.
         #[arg(long)]
         include_test: bool,
         /// At most this many (default: every match).
@@ -228,7 +245,8 @@ pub enum RemoteCommand {
     History { vtid: Vtid },
     /// Print the year's integrity report (admin and service callers).
     Audit {
-        #[arg(long)]
+        /// The year to audit (default: this year).
+        #[arg(long, value_parser = year_arg)]
         year: Option<u16>,
     },
     /// Check that the ledger and its store answer (exit 0), else exit 5.
@@ -237,23 +255,32 @@ pub enum RemoteCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct CreateFields {
+    /// The kind of work, as lists filter it (e.g. deploy, governance, incident).
     #[arg(long)]
     pub family: String,
+    /// The kind of task within the family (e.g. release, hotfix, review).
     #[arg(long = "type")]
     pub task_type: String,
+    /// What the task is, for people.
     #[arg(long)]
     pub description: String,
+    /// The tenant it belongs to. Needed when the caller has no tenant of its own: on
+    /// `vtid serve` without tokens, and for admin and service callers.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// A short title.
     #[arg(long)]
     pub title: Option<String>,
+    /// The status it starts in (default: pending).
     #[arg(long, value_enum)]
     pub status: Option<StatusArg>,
+    /// Who works on it.
     #[arg(long)]
     pub assigned_to: Option<String>,
+    /// The VTID it is a subtask of.
     #[arg(long)]
     pub parent: Option<Vtid>,
-    /// A JSON object.
+    /// A JSON object, read as strictly as the API reads it.
     #[arg(long)]
     pub metadata: Option<String>,
     /// Mark it a test record (left out of lists unless asked for).

@@ -55,7 +55,7 @@ pub async fn wait(
                 let record = found.ok_or_else(|| Fail::Exit {
                     exit: Exit::Missing,
                     code: "not_found",
-                    message: format!("{vtid} does not exist"),
+                    message: format!("{vtid} does not exist (404 not_found)"),
                 })?;
                 let status = record.status;
                 if wanted.contains(&status) {

@@ -36,7 +36,7 @@ use crate::deadline::{Deadline, Expired, LAMBDA_MARGIN};
 use crate::error::ApiError;
 use crate::record::Record;
 use crate::vtid::Vtid;
-use vtid_model::version::Version;
+use vtid_model::version::IfMatch;
 
 pub const SERVICE: &str = "vtid-ledger";
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
@@ -239,11 +239,8 @@ pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
     let Some(raw) = header(req.headers(), "If-Match")? else {
         return Ok(None);
     };
-    if raw.trim() == "*" {
-        return Ok(None);
-    }
-    raw.parse::<Version>()
-        .map(|v| Some(v.0))
+    raw.parse::<IfMatch>()
+        .map(|m| m.version().map(|v| v.0))
         .map_err(|why| ApiError::invalid_header("If-Match", why))
 }
 

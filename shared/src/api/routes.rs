@@ -75,12 +75,17 @@ pub fn not_allowed(path: &str, why: String) -> Response<Body> {
     res
 }
 
-/// The paths the functions serve, in table order, for the `no_route` message: "a, b and c".
+/// The API's paths, in table order, for the `no_route` message: "a, b and c"; those
+/// only `vtid serve` has (the event stream) say so.
 pub fn api_paths() -> String {
-    let mut paths: Vec<&str> = Vec::new();
-    for r in ROUTES.iter().filter(|r| r.function.is_some()) {
-        if !paths.contains(&r.path) {
-            paths.push(r.path);
+    let mut paths: Vec<String> = Vec::new();
+    for r in ROUTES.iter().filter(|r| r.path.starts_with("/vtid/")) {
+        let named = match r.function {
+            Some(_) => r.path.to_owned(),
+            None => format!("{} (vtid serve only)", r.path),
+        };
+        if !paths.contains(&named) {
+            paths.push(named);
         }
     }
     match paths.split_last() {
@@ -101,7 +106,7 @@ mod tests {
         assert_eq!(allow("/ui/app.js"), "GET, HEAD");
         assert_eq!(
             api_paths(),
-            "/vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit, /vtid/{vtid} and /vtid/{vtid}/history"
+            "/vtid/create, /vtid/batch, /vtid/list, /vtid/health, /vtid/audit, /vtid/{vtid}, /vtid/{vtid}/history and /vtid/events (vtid serve only)"
         );
     }
 
