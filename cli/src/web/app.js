@@ -4,6 +4,13 @@
 'use strict';
 (() => {
   const STATUSES = ['pending', 'active', 'blocked', 'complete', 'failed', 'cancelled'];
+  // The lifecycle's moves, as the API allows them (docs/api.md, "The record"; the model's
+  // Status::can_move_to). complete, failed and cancelled are final.
+  const NEXT = {
+    pending: ['active', 'blocked', 'cancelled'],
+    active: ['blocked', 'complete', 'failed', 'cancelled'],
+    blocked: ['active', 'pending', 'cancelled'],
+  };
   const FILTERS = ['taskFamily', 'status', 'tenant', 'assignedTo', 'parentVtid', 'year', 'includeTest'];
   const PAGE_SIZES = ['25', '50', '100', '200'];
   // Counting reads pages of 200; past this a count shows as "1000+".
@@ -12,11 +19,20 @@
   const TREE_CAP = 500;
   const TREE_DEPTH = 12;
   const HISTORY_CAP = 1000;
+  // Breadcrumbs walk at most this many parents up.
+  const ANCESTOR_CAP = 10;
+  // The filters offer at most this many known values per field.
+  const KNOWN_CAP = 500;
   const TOKEN_KEY = 'vtid-token';
   const RECONNECT_MS = 2000;
+  // While the ledger cannot be reached, the page asks again this often.
+  const RETRY_MS = 3000;
+  // Counts are read again at most this often while changes keep coming.
+  const RECOUNT_MS = 600;
 
   const main = document.getElementById('main');
   const liveEl = document.getElementById('live');
+  const downEl = document.getElementById('down');
   const forgetBtn = document.getElementById('forget');
   let view = null; // the view on screen: {onEvent(event)}
   let generation = 0; // bumps on every navigation; late answers of old views are dropped
@@ -56,6 +72,30 @@
     };
   }
 
+  // Runs `fn` `ms` after a call, never twice at once, and once more after a call made
+  // while it ran: unlike a debounce, a steady stream of calls still runs it every `ms`.
+  function throttle(fn, ms) {
+    let timer = null;
+    let running = false;
+    let again = false;
+    async function run() {
+      timer = null;
+      running = true;
+      again = false;
+      try {
+        await fn();
+      } finally {
+        running = false;
+        if (again) schedule();
+      }
+    }
+    function schedule() {
+      if (running) again = true;
+      else if (!timer) timer = setTimeout(run, ms);
+    }
+    return schedule;
+  }
+
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
   function ago(iso) {
@@ -65,6 +105,23 @@
     if (s < 3600) return `${Math.floor(s / 60)} min`;
     if (s < 86400) return `${Math.floor(s / 3600)} h`;
     return `${Math.floor(s / 86400)} d`;
+  }
+
+  // A span of seconds for people, in its two largest units, cut like a stopwatch's:
+  // "45 s", "1 min 10 s" (70.836), "2 h 5 min", "3 d 4 h", "250 ms" under a second.
+  function duration(seconds) {
+    const s = Number(seconds);
+    if (seconds == null || !Number.isFinite(s)) return null;
+    if (s > 0 && s < 1) return `${Math.max(1, Math.floor(s * 1000))} ms`;
+    let rest = Math.floor(s);
+    const parts = [];
+    for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]]) {
+      const n = Math.floor(rest / size);
+      rest -= n * size;
+      if (n || parts.length) parts.push(n ? `${n} ${unit}` : null);
+      if (parts.length === 2) break;
+    }
+    return parts.filter(Boolean).join(' ') || '0 s';
   }
 
   function when(iso, suffix = ' ago') {
@@ -82,18 +139,29 @@
   const badge = (status) => h('span', { class: `badge s-${status}` }, status);
   const vtidLink = (v) => (v ? h('a', { href: `#/vtid/${v}`, class: 'mono' }, v) : h('span', { class: 'muted' }, '—'));
   const text = (v) => (v == null || v === '' ? h('span', { class: 'muted' }, '—') : String(v));
+  const shownTitle = (r) => r.title || r.description;
+
+  // VTID-2026-0042 as a number that orders like the ledger: by year, then sequence.
+  function vtidOrder(v) {
+    const m = /^VTID-(\d{4})-(\d+)$/.exec(v || '');
+    return m ? Number(m[1]) * 1e11 + Number(m[2]) : null;
+  }
 
   // ---- the API ----------------------------------------------------------------------
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
 
   class ApiError extends Error {
-    constructor(status, body) {
+    constructor(status, body, authenticate) {
       super((body && body.error) || `the ledger answered ${status}`);
       this.status = status;
       this.body = body;
+      this.authenticate = authenticate; // WWW-Authenticate, on a refused token
     }
   }
+
+  // No answer at all: the server is down or the network is gone.
+  class Unreachable extends Error {}
 
   function authHeaders(extra) {
     const headers = Object.assign({ Accept: 'application/json' }, extra);
@@ -102,15 +170,22 @@
     return headers;
   }
 
-  async function api(path) {
-    const res = await fetch(path, { headers: authHeaders() });
+  // One call; `init` may give a method, headers and a body (JSON text).
+  async function api(path, init = {}) {
+    let res;
+    try {
+      res = await fetch(path, { method: init.method || 'GET', headers: authHeaders(init.headers), body: init.body });
+    } catch (_) {
+      reach.lost();
+      throw new Unreachable(`the ledger at ${location.origin} cannot be reached`);
+    }
     let body = null;
     try {
       body = await res.json();
     } catch (_) {
       body = null;
     }
-    if (!res.ok) throw new ApiError(res.status, body);
+    if (!res.ok) throw new ApiError(res.status, body, res.headers.get('WWW-Authenticate'));
     return body;
   }
 
@@ -126,12 +201,18 @@
       items.push(...page.data);
       cursor = page.nextCursor;
     } while (cursor && items.length < cap);
-    return { items: items.slice(0, cap), more: Boolean(cursor) || items.length > cap };
+    const kept = items.slice(0, cap);
+    kept.forEach(known.note);
+    return { items: kept, more: Boolean(cursor) || items.length > cap };
   }
 
   function showError(err, where) {
     if (err instanceof ApiError && err.status === 401) {
       askToken();
+      return;
+    }
+    if (err instanceof Unreachable) {
+      fill(where, h('p', { class: 'notice error' }, 'Not loaded: the ledger cannot be reached. This view loads by itself once it answers.'));
       return;
     }
     const details = (err.body && err.body.details) || [];
@@ -142,7 +223,90 @@
     );
   }
 
+  // ---- when the ledger cannot be reached ------------------------------------------------
+
+  // A failed request shows a banner and starts asking /vtid/health (which needs no
+  // identity) every RETRY_MS; at the first answer the banner goes and the view loads again.
+  const reach = (() => {
+    let down = false;
+
+    async function probe() {
+      while (down) {
+        await sleep(RETRY_MS);
+        try {
+          await fetch('/vtid/health', { cache: 'no-store' });
+        } catch (_) {
+          continue;
+        }
+        down = false;
+        downEl.hidden = true;
+        fill(downEl);
+        render();
+      }
+    }
+
+    return {
+      lost() {
+        if (down) return;
+        down = true;
+        fill(downEl, h('strong', {}, `The ledger at ${location.origin} cannot be reached.`),
+          ` The page tries again every ${RETRY_MS / 1000} s and carries on by itself when the ledger answers.`);
+        downEl.hidden = false;
+        probe();
+      },
+    };
+  })();
+
+  // ---- values seen, offered in the filters -----------------------------------------------
+
+  // Families, tenants and assignees of every record the page has loaded or heard about,
+  // as <datalist>s the filter fields point to.
+  const known = (() => {
+    const FIELDS = ['taskFamily', 'tenant', 'assignedTo'];
+    const values = Object.fromEntries(FIELDS.map((f) => [f, new Set()]));
+    let scheduled = false;
+
+    function refresh() {
+      scheduled = false;
+      for (const f of FIELDS) {
+        const el = document.getElementById(`known-${f}`);
+        if (el) fill(el, options(f));
+      }
+    }
+
+    function options(f) {
+      return [...values[f]].sort((a, b) => a.localeCompare(b)).map((v) => h('option', { value: v }));
+    }
+
+    return {
+      note(r) {
+        for (const f of FIELDS) {
+          const v = r && r[f];
+          if (typeof v !== 'string' || !v || values[f].has(v) || values[f].size >= KNOWN_CAP) continue;
+          values[f].add(v);
+          if (!scheduled) {
+            scheduled = true;
+            setTimeout(refresh, 0);
+          }
+        }
+      },
+      datalist: (f) => h('datalist', { id: `known-${f}` }, options(f)),
+    };
+  })();
+
   // ---- the token (only when the server checks tokens) ----------------------------------
+
+  // Tenants whose records this caller was refused a change to (403).
+  const refused = new Set();
+
+  function setToken(value) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    forgetBtn.hidden = !value;
+    refused.clear();
+    stream.restart();
+    render();
+  }
 
   function askToken() {
     generation += 1;
@@ -155,22 +319,14 @@
       h('form', {
         onsubmit: (e) => {
           e.preventDefault();
-          sessionStorage.setItem(TOKEN_KEY, input.value.trim());
-          forgetBtn.hidden = false;
-          stream.restart();
-          render();
+          setToken(input.value.trim());
         },
       }, h('label', { for: 'token' }, 'Bearer token', input), ' ', h('button', { type: 'submit' }, 'Use token'))));
     input.focus();
   }
 
   forgetBtn.hidden = !token();
-  forgetBtn.addEventListener('click', () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    forgetBtn.hidden = true;
-    stream.restart();
-    render();
-  });
+  forgetBtn.addEventListener('click', () => setToken(null));
 
   // ---- the event stream ---------------------------------------------------------------
 
@@ -197,6 +353,7 @@
         id, kind, body, vtid: m.vtid, status: m.status, taskFamily: m.taskFamily,
         tenant: body.tenant, assignedTo: m.assignedTo, parentVtid: m.parentVtid, isTest: m.isTest,
       };
+      known.note(event);
       if (view && view.onEvent) view.onEvent(event);
     }
 
@@ -249,6 +406,8 @@
         try {
           outcome = await readOnce(signal);
         } catch (_) {
+          // A network error (not our own abort): the server is gone.
+          if (!signal.aborted) reach.lost();
           outcome = 'retry:reconnecting…';
         }
         if (signal.aborted) return;
@@ -309,32 +468,70 @@
         location.hash = ledgerHash(next, { limit: chosen === '50' ? '' : chosen });
       },
     },
-    field('taskFamily', 'Family', { id: 'first-filter', maxlength: 64 }),
+    field('taskFamily', 'Family', { id: 'first-filter', maxlength: 64, list: 'known-taskFamily' }),
     h('label', {}, 'Status', status),
-    field('tenant', 'Tenant', { maxlength: 64 }),
-    field('assignedTo', 'Assigned to', { maxlength: 128 }),
+    field('tenant', 'Tenant', { maxlength: 64, list: 'known-tenant' }),
+    field('assignedTo', 'Assigned to', { maxlength: 128, list: 'known-assignedTo' }),
     field('parentVtid', 'Parent VTID', { placeholder: 'VTID-2026-0001', maxlength: 24 }),
     field('year', 'Year', { class: 'year', inputmode: 'numeric', maxlength: 4, placeholder: 'any' }),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'includeTest', checked: filters.includeTest === 'true' }), 'test records'),
     h('label', {}, 'Per page', size),
     h('button', { type: 'submit' }, 'Apply'),
-    h('a', { href: '#/' }, 'Clear'));
+    h('a', { href: '#/' }, 'Clear'),
+    ['taskFamily', 'tenant', 'assignedTo'].map(known.datalist));
   }
 
-  function ledgerTable(records, flash) {
+  function statusCell(r) {
+    return [badge(r.status),
+      r.status === 'blocked' ? h('span', { class: 'muted' }, ' for ', when(r.updatedAt, '')) : null,
+      r.durationSeconds != null
+        ? h('span', { class: 'muted', title: `${r.durationSeconds} s from start to finish` }, ` after ${duration(r.durationSeconds)}`)
+        : null];
+  }
+
+  // The ledger's columns: header, cell and sort key. `opt` columns give way on a phone.
+  const COLUMNS = [
+    { key: 'vtid', label: 'VTID', cls: 'num c-vtid', cell: (r) => vtidLink(r.vtid), by: (r) => vtidOrder(r.vtid) },
+    { key: 'title', label: 'Title', cls: 'what c-title', cell: (r) => h('span', { title: r.description }, shownTitle(r)), by: shownTitle },
+    { key: 'family', label: 'Family / type', cls: 'c-family', cell: (r) => `${r.taskFamily} / ${r.taskType}`, by: (r) => `${r.taskFamily} / ${r.taskType}` },
+    { key: 'status', label: 'Status', cls: 'c-status', cell: statusCell, by: (r) => STATUSES.indexOf(r.status) },
+    { key: 'tenant', label: 'Tenant', cls: 'c-tenant opt', cell: (r) => r.tenant, by: (r) => r.tenant },
+    { key: 'assignedTo', label: 'Assigned to', cls: 'c-assigned opt', cell: (r) => text(r.assignedTo), by: (r) => r.assignedTo },
+    { key: 'parent', label: 'Parent', cls: 'num c-parent opt', cell: (r) => vtidLink(r.parentVtid), by: (r) => vtidOrder(r.parentVtid) },
+    { key: 'created', label: 'Created', cls: 'when c-created opt', cell: (r) => when(r.createdAt), by: (r) => Date.parse(r.createdAt) },
+    { key: 'updated', label: 'Updated', cls: 'when c-updated', cell: (r) => when(r.updatedAt), by: (r) => Date.parse(r.updatedAt) },
+  ];
+  const SERVER_ORDER = { key: 'vtid', dir: 'descending' };
+  // The ledger's sort, kept while the tab moves between views.
+  let ledgerSort = SERVER_ORDER;
+  const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+  // Sorts a copy; empty values go last either way, ties keep the server's order.
+  function sortRecords(records, sort) {
+    const col = COLUMNS.find((c) => c.key === sort.key) || COLUMNS[0];
+    const sign = sort.dir === 'descending' ? -1 : 1;
+    const blank = (v) => v == null || v === '' || Number.isNaN(v);
+    return records.map((r, i) => [col.by(r), i, r]).sort(([a, i], [b, j]) => {
+      if (blank(a) || blank(b)) return (blank(a) - blank(b)) || i - j;
+      const c = typeof a === 'number' && typeof b === 'number' ? a - b : collator.compare(String(a), String(b));
+      return c * sign || i - j;
+    }).map(([, , r]) => r);
+  }
+
+  function sortLabel(sort) {
+    if (sort.key === SERVER_ORDER.key && sort.dir === SERVER_ORDER.dir) return '· newest first';
+    const col = COLUMNS.find((c) => c.key === sort.key);
+    return `· this page by ${col.label.toLowerCase()}, ${sort.dir}`;
+  }
+
+  function ledgerTable(records, flash, sort, onSort) {
     if (!records.length) return h('p', { class: 'notice' }, 'No records match.');
-    return h('table', {},
-      h('thead', {}, h('tr', {}, ['VTID', 'Title', 'Family / type', 'Status', 'Tenant', 'Assigned to', 'Parent', 'Updated']
-        .map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, records.map((r) => h('tr', { class: flash.has(r.vtid) ? 'flash' : null, 'data-vtid': r.vtid },
-        h('td', { class: 'num' }, vtidLink(r.vtid)),
-        h('td', { class: 'what' }, h('span', { title: r.description }, r.title || r.description)),
-        h('td', {}, `${r.taskFamily} / ${r.taskType}`),
-        h('td', {}, badge(r.status), r.status === 'blocked' ? h('span', { class: 'muted' }, ' for ', when(r.updatedAt, '')) : null),
-        h('td', {}, r.tenant),
-        h('td', {}, text(r.assignedTo)),
-        h('td', { class: 'num' }, r.parentVtid ? vtidLink(r.parentVtid) : text(null)),
-        h('td', { class: 'when' }, when(r.updatedAt))))));
+    return h('table', { class: 'ledger' },
+      h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', {
+        scope: 'col', class: c.cls, 'data-key': c.key, 'aria-sort': sort.key === c.key ? sort.dir : null,
+      }, h('button', { type: 'button', class: 'sort', onclick: () => onSort(c.key) }, c.label))))),
+      h('tbody', {}, sortRecords(records, sort).map((r) => h('tr', { class: flash.has(r.vtid) ? 'flash' : null, 'data-vtid': r.vtid },
+        COLUMNS.map((c) => h('td', { class: c.cls }, c.cell(r)))))));
   }
 
   function ledgerView(params) {
@@ -348,10 +545,27 @@
     const banner = h('div', { class: 'banner', 'aria-live': 'polite' });
     const list = h('div', { 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
     const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
-    fill(main, h('section', {}, h('h1', {}, 'Ledger ', h('span', { class: 'muted' }, '· newest first')),
+    const order = h('span', { class: 'muted' }, sortLabel(ledgerSort));
+    fill(main, h('section', {}, h('h1', {}, 'Ledger ', order),
       filterForm(filters, limit), counts, banner, list, pager));
+    let records = [];
     let shown = new Set();
+    let counted = new Set(); // the VTIDs behind the counts
     let unseen = 0;
+
+    function showTable(flash = new Set()) {
+      fill(list, ledgerTable(records, flash, ledgerSort, sortBy));
+      fill(order, sortLabel(ledgerSort));
+    }
+
+    // A header's first click sorts the shown rows by it, ascending; the next reverses them.
+    function sortBy(key) {
+      const flip = ledgerSort.key === key && ledgerSort.dir === 'ascending';
+      ledgerSort = { key, dir: flip ? 'descending' : 'ascending' };
+      showTable();
+      const button = list.querySelector(`th[data-key="${key}"] button`);
+      if (button) button.focus();
+    }
 
     async function loadPage(flash = new Set()) {
       const q = new URLSearchParams(filters);
@@ -360,8 +574,10 @@
       try {
         const page = await api(`/vtid/list?${q}`);
         if (gen !== generation) return;
-        shown = new Set(page.data.map((r) => r.vtid));
-        fill(list, ledgerTable(page.data, flash));
+        records = page.data;
+        records.forEach(known.note);
+        shown = new Set(records.map((r) => r.vtid));
+        showTable(flash);
         list.removeAttribute('aria-busy');
         const stack = back ? back.split(',') : [];
         const pageSize = limit === '50' ? '' : limit;
@@ -377,7 +593,7 @@
     async function count(status) {
       const q = Object.assign({}, filters, { status });
       const { items, more } = await all('/vtid/list', q, COUNT_CAP);
-      return more ? `${COUNT_CAP}+` : String(items.length);
+      return { vtids: items.map((r) => r.vtid), label: more ? `${COUNT_CAP}+` : String(items.length) };
     }
 
     async function loadCounts() {
@@ -385,14 +601,21 @@
         const values = [];
         for (const s of STATUSES) values.push(await count(s)); // one at a time: gentle on a small server
         if (gen !== generation) return;
+        counted = new Set(values.flatMap((v) => v.vtids));
         fill(counts, ...STATUSES.map((s, i) => h('li', {},
           h('a', { href: ledgerHash(filters, { status: filters.status === s ? '' : s }), 'aria-current': filters.status === s ? 'true' : null, class: `s-${s}` },
-            s, h('b', {}, values[i])))));
+            s, h('b', {}, values[i].label)))));
       } catch (err) {
         if (gen === generation && !(err instanceof ApiError && err.status === 401)) {
           fill(counts, h('li', { class: 'muted' }, 'counts unavailable'));
         }
       }
+    }
+
+    // The counts cover every status under the other filters: a change moves them when
+    // the record matches those filters now, or was counted before (it left them).
+    function movesCounts(e) {
+      return matches(Object.assign({}, filters, { status: '' }), e) || counted.has(e.vtid);
     }
 
     // Rows changed since the last refresh flash once when it lands.
@@ -402,14 +625,13 @@
       changed = new Set();
       loadPage(flash);
     }, 250);
-    const recount = debounce(loadCounts, 1500);
+    const recount = throttle(loadCounts, RECOUNT_MS);
     loadPage();
     loadCounts();
     return {
       onEvent(e) {
-        const relevant = matches(filters, e) || shown.has(e.vtid);
-        if (!relevant) return;
-        recount();
+        if (movesCounts(e)) recount();
+        if (!matches(filters, e) && !shown.has(e.vtid)) return;
         if (cursor) {
           unseen += 1;
           fill(banner, h('p', { class: 'notice' }, `${unseen} new change${unseen === 1 ? '' : 's'} since this page loaded. `,
@@ -428,7 +650,7 @@
     ['taskFamily', 'Family'], ['taskType', 'Type'], ['title', 'Title'], ['description', 'Description'],
     ['tenant', 'Tenant'], ['assignedTo', 'Assigned to'], ['parentVtid', 'Parent'], ['isTest', 'Test record'],
     ['createdAt', 'Created'], ['createdBy', 'Created by'], ['updatedAt', 'Updated'], ['updatedBy', 'Updated by'],
-    ['startedAt', 'Started'], ['completedAt', 'Completed'], ['durationSeconds', 'Duration (s)'], ['version', 'Version'],
+    ['startedAt', 'Started'], ['completedAt', 'Completed'], ['durationSeconds', 'Duration'], ['version', 'Version'],
   ];
 
   function recordList(r) {
@@ -436,6 +658,7 @@
     for (const [k, label] of FIELDS) {
       let v = r[k];
       if (k === 'parentVtid') v = vtidLink(v);
+      else if (k === 'durationSeconds' && v != null) v = h('span', { title: `${v} s` }, duration(v));
       else if (k.endsWith('At') && v) v = h('span', {}, v, ' ', h('span', { class: 'muted' }, '(', when(v), ')'));
       else v = text(v);
       dl.append(h('dt', {}, label), h('dd', {}, v));
@@ -444,24 +667,68 @@
     return dl;
   }
 
+  // The parents, oldest first, at most ANCESTOR_CAP of them; `more` when the walk stopped
+  // short of the top. A parent this caller may not read ends the walk, shown as its VTID.
+  async function ancestors(r) {
+    const chain = [];
+    const seen = new Set([r.vtid]);
+    let next = r.parentVtid;
+    while (next && !seen.has(next) && chain.length < ANCESTOR_CAP) {
+      seen.add(next);
+      try {
+        const { data: parent } = await api(`/vtid/${encodeURIComponent(next)}`);
+        known.note(parent);
+        chain.unshift(parent);
+        next = parent.parentVtid;
+      } catch (err) {
+        if (!(err instanceof ApiError && (err.status === 403 || err.status === 404))) throw err;
+        chain.unshift({ vtid: next });
+        next = null;
+      }
+    }
+    return { chain, more: Boolean(next) && !seen.has(next) };
+  }
+
+  function crumbs(vtid, line) {
+    return h('ol', {},
+      h('li', {}, h('a', { href: '#/' }, 'Ledger')),
+      line.more ? h('li', { class: 'muted', title: `more than ${ANCESTOR_CAP} levels up` }, '…') : null,
+      line.chain.map((a) => h('li', {}, h('a', { href: `#/vtid/${a.vtid}`, class: 'mono', title: a.title || a.description }, a.vtid))),
+      h('li', { class: 'mono', 'aria-current': 'page' }, vtid));
+  }
+
   // The subtasks, level by level, at most TREE_CAP nodes and TREE_DEPTH levels.
-  async function subtree(vtid, depth, budget, known) {
+  async function subtree(vtid, depth, budget, kin) {
     if (depth > TREE_DEPTH || budget.left <= 0) return null;
     const { items, more } = await all('/vtid/list', { parentVtid: vtid, includeTest: 'true' }, budget.left);
     budget.left -= items.length;
     if (!items.length) return null;
     const ul = h('ul', { class: depth === 1 ? 'tree' : null });
     for (const c of items.reverse()) {
-      known.add(c.vtid);
-      const kids = await subtree(c.vtid, depth + 1, budget, known);
-      ul.append(h('li', {}, vtidLink(c.vtid), ' ', badge(c.status), ' ', c.title || c.description, kids));
+      kin.add(c.vtid);
+      const kids = await subtree(c.vtid, depth + 1, budget, kin);
+      ul.append(h('li', {}, vtidLink(c.vtid), ' ', badge(c.status), ' ', shownTitle(c), kids));
     }
     if (more) ul.append(h('li', { class: 'muted' }, '… more subtasks than this page shows'));
     return ul;
   }
 
-  function valueText(v) {
+  async function history(vtid) {
+    const entries = [];
+    let cursor = null;
+    do {
+      const q = new URLSearchParams({ limit: '200' });
+      if (cursor) q.set('cursor', cursor);
+      const page = await api(`/vtid/${encodeURIComponent(vtid)}/history?${q}`);
+      entries.push(...page.data);
+      cursor = page.nextCursor;
+    } while (cursor && entries.length < HISTORY_CAP);
+    return { entries, more: Boolean(cursor) };
+  }
+
+  function valueText(field, v) {
     if (v == null) return '∅';
+    if (field === 'durationSeconds') return duration(v);
     return typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
 
@@ -474,43 +741,74 @@
         h('div', {}, h('strong', {}, e.by), ` ${verb} `, when(e.at), h('span', { class: 'muted' }, ` · ${e.at}`)),
         e.action === 'updated'
           ? h('ul', { class: 'change' }, changes.map(([field, c]) => h('li', {}, h('span', { class: 'field' }, `${field}: `),
-            h('del', {}, valueText(c.before)), ' → ', h('ins', {}, valueText(c.after)))))
+            h('del', {}, valueText(field, c.before)), ' → ', h('ins', {}, valueText(field, c.after)))))
           : h('details', { class: 'change' }, h('summary', { class: 'muted' }, `${changes.length} fields set`),
-            h('ul', {}, changes.map(([field, c]) => h('li', {}, h('span', { class: 'field' }, `${field}: `), valueText(c.after)))))));
+            h('ul', {}, changes.map(([field, c]) => h('li', {}, h('span', { class: 'field' }, `${field}: `), valueText(field, c.after)))))));
     }
     if (more) ol.append(h('li', { class: 'muted' }, `only the first ${HISTORY_CAP} entries are shown`));
     return ol;
   }
 
+  // The moves the lifecycle allows from here; `chosen` keeps a choice across live reloads.
+  function statusForm(r, chosen, submit) {
+    const next = NEXT[r.status] || [];
+    if (!next.length) return h('p', { class: 'muted' }, `${r.status} is final: the status cannot change any more.`);
+    if (refused.has(r.tenant)) return h('p', { class: 'muted' }, `Status changes are not offered: the ledger refused this caller a change to ${r.tenant}'s records.`);
+    const select = h('select', { name: 'status', id: 'next-status' },
+      next.map((s) => h('option', { value: s, selected: s === chosen }, s)));
+    return h('form', {
+      class: 'move', 'aria-label': 'Change the status',
+      onsubmit: (e) => {
+        e.preventDefault();
+        for (const el of e.target.elements) el.disabled = true;
+        submit(select.value);
+      },
+    }, h('label', { for: 'next-status' }, `Move from ${r.status} to`), select,
+    h('button', { type: 'submit' }, 'Change status'),
+    h('span', { class: 'muted' }, `as of version ${r.version}`));
+  }
+
+  // Why a status change did not happen, for a person.
+  function refusal(err, r) {
+    if (err instanceof Unreachable) return 'Not changed: the ledger cannot be reached.';
+    if (!(err instanceof ApiError)) return `Not changed: ${err.message}`;
+    if (err.status === 412) {
+      return `Not changed: the record changed meanwhile (it is no longer version ${r.version}). ` +
+        'It has been reloaded: check it and choose again.';
+    }
+    if (err.status === 403) return `Not changed: the ledger refused this caller: ${err.message}.`;
+    if (err.status === 401) {
+      const why = /error_description="([^"]*)"/.exec(err.authenticate || '');
+      return `Not changed: the ledger did not accept the token (${why ? why[1] : err.message}). ` +
+        'Use "Forget token" and paste a valid one.';
+    }
+    if (err.status === 409) return `Not changed: ${err.message}. The record has been reloaded.`;
+    return `Not changed: ${err.message}`;
+  }
+
   function recordView(vtid) {
     const gen = generation;
+    const trail = h('nav', { class: 'crumbs', 'aria-label': 'Ancestors' }, crumbs(vtid, { chain: [], more: false }));
     const head = h('h1', {}, vtid);
+    const move = h('div', { class: 'move-box' });
+    const note = h('div', { class: 'note', 'aria-live': 'polite' });
     const body = h('div', { 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
-    fill(main, h('section', {}, h('p', {}, h('a', { href: '#/' }, '← Ledger')), head, body));
+    fill(main, h('section', {}, trail, head, move, note, body));
     let family = new Set([vtid]);
 
     async function load() {
       try {
-        const [{ data: r }, history] = await Promise.all([
-          api(`/vtid/${encodeURIComponent(vtid)}`),
-          (async () => {
-            const entries = [];
-            let cursor = null;
-            do {
-              const q = new URLSearchParams({ limit: '200' });
-              if (cursor) q.set('cursor', cursor);
-              const page = await api(`/vtid/${encodeURIComponent(vtid)}/history?${q}`);
-              entries.push(...page.data);
-              cursor = page.nextCursor;
-            } while (cursor && entries.length < HISTORY_CAP);
-            return { entries, more: Boolean(cursor) };
-          })(),
-        ]);
-        const known = new Set([vtid]);
-        const tree = await subtree(vtid, 1, { left: TREE_CAP }, known);
+        const [{ data: r }, past] = await Promise.all([api(`/vtid/${encodeURIComponent(vtid)}`), history(vtid)]);
+        known.note(r);
+        const kin = new Set([vtid]);
+        const [tree, line] = await Promise.all([subtree(vtid, 1, { left: TREE_CAP }, kin), ancestors(r)]);
         if (gen !== generation) return;
-        family = known;
+        line.chain.forEach((a) => kin.add(a.vtid));
+        family = kin;
+        fill(trail, crumbs(vtid, line));
         fill(head, vtid, ' ', badge(r.status), r.title ? h('span', { class: 'muted' }, ` ${r.title}`) : null);
+        const chosen = move.querySelector('select') ? move.querySelector('select').value : null;
+        fill(move, statusForm(r, chosen, (to) => changeStatus(r, to)));
         document.title = `${vtid} · VTID ledger`;
         body.removeAttribute('aria-busy');
         fill(body, recordList(r),
@@ -518,10 +816,29 @@
             h('section', { 'aria-labelledby': 'subtasks' }, h('h2', { id: 'subtasks' }, 'Subtasks'),
               tree || h('p', { class: 'muted' }, 'No subtasks.')),
             h('section', { 'aria-labelledby': 'history' }, h('h2', { id: 'history' }, 'History'),
-              timeline(history.entries, history.more))));
+              timeline(past.entries, past.more))));
       } catch (err) {
         if (gen === generation) showError(err, body);
       }
+    }
+
+    // PATCH with If-Match: the change applies only to the version on screen.
+    async function changeStatus(r, to) {
+      fill(note, h('p', { class: 'muted' }, `Moving ${r.vtid} to ${to}…`));
+      try {
+        const res = await api(`/vtid/${encodeURIComponent(r.vtid)}`, {
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/json', 'If-Match': `"${r.version}"` },
+          body: JSON.stringify({ status: to }),
+        });
+        if (gen !== generation) return;
+        fill(note, h('p', { class: 'notice', role: 'status' }, `Moved to ${res.data.status}: now version ${res.data.version}.`));
+      } catch (err) {
+        if (gen !== generation) return;
+        if (err instanceof ApiError && err.status === 403) refused.add(r.tenant);
+        fill(note, h('p', { class: 'notice error', role: 'alert' }, refusal(err, r)));
+      }
+      await load();
     }
 
     const reload = debounce(load, 250);
