@@ -16,7 +16,10 @@ pub async fn run(remote: &Remote, command: RemoteCommand) -> Result<(), Fail> {
     let client = connect::client(remote).await?;
     let mut out = Out::new();
     // `wait` keeps to the limit itself: reaching it is its answer (exit 1), not a failure.
-    let own_limit = matches!(command, RemoteCommand::Wait { .. });
+    let own_limit = matches!(
+        command,
+        RemoteCommand::Wait { .. } | RemoteCommand::Ci(super::ci::CiCommand::Check { .. })
+    );
     let work = command_body(remote, &client, command, &mut out, deadline);
     if own_limit {
         return work.await;
@@ -206,6 +209,9 @@ async fn command_body(
         }
         RemoteCommand::Health => {
             out.line(&output::json(&client.health().await?))?;
+        }
+        RemoteCommand::Ci(command) => {
+            super::ci::run(client, command, deadline, remote.verbose).await?;
         }
     }
     out.flush()

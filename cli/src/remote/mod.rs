@@ -4,6 +4,7 @@
 //! they print in `output`.
 
 mod batch_file;
+pub mod ci;
 mod commands;
 mod connect;
 mod output;
@@ -251,6 +252,10 @@ pub enum RemoteCommand {
     },
     /// Check that the ledger and its store answer (exit 0), else exit 5.
     Health,
+    /// The deploy gate in a CI job (GitHub Actions, GitLab CI): register a release, finish
+    /// it, check it before deploying; keys and outputs from the platform's variables.
+    #[command(subcommand)]
+    Ci(ci::CiCommand),
 }
 
 #[derive(Args, Debug, Clone)]
