@@ -511,3 +511,129 @@ fn the_templates_routes_are_the_route_table() {
         "the fallback's 405 routes (left), derived (right)"
     );
 }
+
+/// The text of a plain or `!Sub` string.
+fn sub_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => Some(s),
+        Value::Tagged(t) if t.tag == "Sub" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The metric and the `SCHEMA` dimensions of each Metrics Insights query in `text`
+/// (`SELECT SUM(Name) FROM SCHEMA(VtidLedger, A, "B") ...`).
+fn insights_queries(text: &str) -> Vec<(String, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for part in text.split("SELECT ").skip(1) {
+        let metric = part
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(m, _)| m.trim().to_owned())
+            .expect("SELECT STAT(Metric)");
+        let schema = part
+            .split_once("SCHEMA(")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(s, _)| s)
+            .expect("FROM SCHEMA(...)");
+        let mut names = schema.split(',').map(|n| {
+            n.trim()
+                .trim_matches('\\')
+                .trim_matches('"')
+                .trim_matches('\\')
+                .to_owned()
+        });
+        assert_eq!(
+            names.next().as_deref(),
+            Some(shared::metrics::NAMESPACE),
+            "{text}"
+        );
+        out.push((metric, names.collect()));
+    }
+    out
+}
+
+/// The dimensions `metric` is published with (the function's among them), or a failure
+/// naming it.
+#[track_caller]
+fn published(metric: &str) -> BTreeSet<String> {
+    let (_, dims) = shared::metrics::ALL
+        .iter()
+        .find(|(name, _)| *name == metric)
+        .unwrap_or_else(|| panic!("{metric} is not a metric the code publishes"));
+    std::iter::once(shared::metrics::dimension::FUNCTION)
+        .chain(dims.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every alarm watches a metric the code publishes, by the name and the dimensions the
+/// code gives it (a Metrics Insights `SCHEMA` matches metrics with exactly those
+/// dimensions), or an AWS metric; every alarm reaches the alarm topic, and the runbook
+/// has its entry. The dashboard's queries name published metrics too.
+#[test]
+fn every_alarm_watches_a_published_metric_reaches_the_topic_and_has_a_runbook_entry() {
+    let t = template();
+    let runbook = std::fs::read_to_string(root().join("docs/operations.md"))
+        .expect("docs/operations.md, the runbook");
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 7, "{} alarms", alarms.len());
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        let topic = |key: &str| {
+            p[key]
+                .as_sequence()
+                .is_some_and(|a| a.iter().any(|v| matches!(v, Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AlarmTopic"))))
+        };
+        assert!(
+            topic("AlarmActions") && topic("OKActions"),
+            "{name} does not reach AlarmTopic"
+        );
+        assert!(
+            runbook.contains(&format!("### {name}")),
+            "docs/operations.md has no entry for {name}"
+        );
+        match p["Namespace"].as_str() {
+            Some(ns) if ns == shared::metrics::NAMESPACE => {
+                let metric = text(&p["MetricName"], "MetricName");
+                let dims: BTreeSet<String> = p["Dimensions"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| text(&d["Name"], "a dimension").to_owned())
+                    .collect();
+                assert_eq!(dims, published(metric), "{name}: {metric}'s dimensions");
+            }
+            Some(other) => assert!(other.starts_with("AWS/"), "{name}: namespace {other}"),
+            None => {
+                let queries: Vec<_> = p["Metrics"]
+                    .as_sequence()
+                    .expect("a metric or a query")
+                    .iter()
+                    .filter_map(|m| sub_text(&m["Expression"]))
+                    .flat_map(insights_queries)
+                    .collect();
+                assert!(!queries.is_empty(), "{name}: no query");
+                for (metric, dims) in queries {
+                    assert_eq!(dims, published(&metric), "{name}: SCHEMA of {metric}");
+                }
+            }
+        }
+    }
+    let (_, dashboard) = of_type(&t, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .next()
+        .expect("a dashboard");
+    let body = sub_text(&dashboard["Properties"]["DashboardBody"]).expect("a !Sub body");
+    let queries = insights_queries(body);
+    assert!(queries.len() >= 10, "{} queries", queries.len());
+    for (metric, dims) in queries {
+        assert_eq!(dims, published(&metric), "dashboard: SCHEMA of {metric}");
+    }
+    for (metric, _) in shared::metrics::ALL {
+        assert!(
+            body.contains(metric),
+            "the dashboard does not show {metric}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod metrics;
 pub mod scope;
 pub mod sdk;
 pub mod store;

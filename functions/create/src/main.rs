@@ -1,16 +1,11 @@
 //! `POST /vtid/create`: wiring only; the logic is `shared::api::create`.
 
-use std::convert::Infallible;
-
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = shared::App::from_env().await?;
     let app = &app;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(shared::api::create(app, req).await)
-    }))
-    .await
+    shared::telemetry::serve(move |req| shared::api::create(app, req)).await
 }

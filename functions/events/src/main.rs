@@ -1,10 +1,8 @@
 //! The table's change stream to EventBridge and OASIS: wiring only; the logic is
 //! `shared::events`.
 
-use std::convert::Infallible;
-
 use aws_lambda_events::event::dynamodb::Event;
-use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};
+use lambda_http::lambda_runtime::{Error, LambdaEvent};
 use shared::events::{Sink, handle, sinks_from_env};
 
 #[tokio::main]
@@ -13,8 +11,8 @@ async fn main() -> Result<(), Error> {
     let sinks = sinks_from_env().await?;
     let sinks: Vec<&dyn Sink> = sinks.iter().map(AsRef::as_ref).collect();
     let sinks = &sinks;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, Infallible>(handle(&event.payload, sinks).await)
-    }))
+    shared::telemetry::serve_events(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle(&event.payload, sinks).await)
+    })
     .await
 }

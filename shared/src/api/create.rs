@@ -15,6 +15,7 @@ use crate::App;
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Details};
 use crate::identity::Caller;
+use crate::metrics;
 use crate::record::Draft;
 use crate::store::{CreateOutcome, CreateRequest, IdempotencyKey};
 use crate::timestamp::Timestamp;
@@ -203,7 +204,13 @@ async fn store_create(
     };
     // The view checks each parent the caller may not see as missing, before anything
     // is reserved or the idempotency key is looked at.
-    app.store_for(caller).create(req).await
+    let outcome = app.store_for(caller).create(req).await?;
+    if outcome.replayed {
+        metrics::add(metrics::name::REPLAYS, 1);
+    } else {
+        metrics::add(metrics::name::CREATES, outcome.records.len() as u64);
+    }
+    Ok(outcome)
 }
 
 fn replayed(mut res: Response<Body>, replayed: bool) -> Response<Body> {

@@ -57,8 +57,13 @@ pub fn reply(status: StatusCode, body: &Value) -> Response<Body> {
 
 /// The error body of docs/api.md's "Errors", bounded in size (`ApiError::body`); a 503 or a 409
 /// in progress also says when to retry.
+/// An error answer's `code`, carried beside the body for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let mut res = reply(err.status(), &err.body());
+    res.extensions_mut().insert(ErrorCode(err.code()));
     if let Some(seconds) = err.retry_after() {
         res.headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -4,7 +4,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::{Call, path_vtid, reply, with_etag};
+use super::{Call, ErrorCode, path_vtid, reply, with_etag};
 use crate::App;
 use crate::access::absent;
 use crate::error::ApiError;
@@ -34,6 +34,7 @@ pub async fn head(app: &App, req: Request) -> Response<Body> {
         Ok(status) => *res.status_mut() = status,
         Err(e) => {
             *res.status_mut() = e.status();
+            res.extensions_mut().insert(ErrorCode(e.code()));
             if let Some(seconds) = e.retry_after() {
                 res.headers_mut()
                     .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));

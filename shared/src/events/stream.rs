@@ -11,6 +11,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 
 use super::{Change, Sink, change_between, oasis_body};
 use crate::api::SERVICE;
+use crate::metrics;
 use crate::record::Record;
 use crate::store::schema::{RECORD_SK, SK};
 
@@ -37,12 +38,27 @@ pub fn change_of(record: &EventRecord) -> Option<Change> {
 /// reports that record, so Lambda retries from it and later changes never overtake it.
 pub async fn handle(event: &Event, sinks: &[&dyn Sink]) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
+    if let Some(oldest) = event
+        .records
+        .iter()
+        .map(|r| r.change.approximate_creation_date_time)
+        .min()
+    {
+        let age = chrono::Utc::now().signed_duration_since(oldest);
+        metrics::stream_age(age.to_std().unwrap_or_default());
+    }
     for record in &event.records {
         let Some(change) = change_of(record) else {
             continue;
         };
         for sink in sinks {
-            if let Err(why) = sink.deliver(&change).await {
+            let delivered = sink.deliver(&change).await;
+            let counted = match delivered {
+                Ok(()) => metrics::name::EVENTS_DELIVERED,
+                Err(_) => metrics::name::EVENTS_RETRIED,
+            };
+            metrics::add_by(counted, metrics::dimension::SINK, sink.name(), 1);
+            if let Err(why) = delivered {
                 tracing::warn!(sink = sink.name(), event_id = %change.id, %why, "delivery failed; retrying from here");
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = record.change.sequence_number.clone();

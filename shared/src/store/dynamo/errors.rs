@@ -94,6 +94,44 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     classify(&e).into()
 }
 
+/// What a 4xx answer of DynamoDB refused a request for, read from its raw body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Throughput: the request, or an item of a transaction.
+    Throttled,
+    /// A transaction cancelled because another held one of its items.
+    Conflict,
+    /// Anything else (a failed condition, a bad request).
+    Other,
+}
+
+/// The refusal in a raw answer (`None` for an answer that is not a 4xx): the one reading
+/// of error bodies that the timeouts and the metrics share.
+pub fn refusal(status: u16, body: Option<&[u8]>) -> Option<Refusal> {
+    if !(400..500).contains(&status) {
+        return None;
+    }
+    let Some(error) = body.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
+        return Some(Refusal::Other);
+    };
+    // `com.amazonaws.dynamodb.v20120810#ThrottlingException`, or the bare code.
+    let code = error["__type"].as_str().unwrap_or("");
+    let code = code.rsplit('#').next().unwrap_or(code);
+    let reasons: Vec<&str> = error["CancellationReasons"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["Code"].as_str()).collect())
+        .unwrap_or_default();
+    Some(
+        if is_throttled(code) || reasons.iter().any(|c| is_throttled(c)) {
+            Refusal::Throttled
+        } else if reasons.contains(&"TransactionConflict") {
+            Refusal::Conflict
+        } else {
+            Refusal::Other
+        },
+    )
+}
+
 /// Why a transaction was cancelled, item by item (in the order the items were sent).
 #[derive(Clone, Debug)]
 pub struct Cancellation {

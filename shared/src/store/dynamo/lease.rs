@@ -260,6 +260,7 @@ impl DynamoStore {
                 return Ok(Settled::Free);
             }
             // Slower than the write backoff: the holder needs a few round trips.
+            crate::metrics::add(crate::metrics::name::LEASE_WAITS, 1);
             if backoff.pause(deadline).await.is_err() {
                 return Err(StoreError::IdempotencyInProgress);
             }

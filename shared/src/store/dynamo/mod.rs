@@ -31,7 +31,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -44,6 +45,9 @@ use super::{
     Audit, CounterAdvance, CreateOutcome, CreateRequest, HistoryPage, HistoryQuery, ImportResult,
     ListQuery, Maintenance, Page, Records, StoreError, UpdateOutcome, UpdateRequest, Voiding,
 };
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+use crate::metrics;
 use crate::record::Record;
 use crate::vtid::Vtid;
 
@@ -84,9 +88,27 @@ impl Intercept for CountRequests {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(op) = cfg.load::<Metadata>() {
+            metrics::dynamodb_request(op.name());
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        match errors::refusal(response.status().as_u16(), response.body().bytes()) {
+            Some(errors::Refusal::Throttled) => metrics::add(metrics::name::THROTTLES, 1),
+            Some(errors::Refusal::Conflict) => metrics::add(metrics::name::CONFLICTS, 1),
+            _ => {}
+        }
         Ok(())
     }
 }

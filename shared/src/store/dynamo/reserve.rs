@@ -118,6 +118,7 @@ impl DynamoStore {
                     });
                 }
                 Ok(Ok(out)) => {
+                    crate::metrics::add(crate::metrics::name::RESERVATIONS, 1);
                     if maybe_applied {
                         // The ring did not hold our token: no earlier attempt was applied,
                         // or one was and more than RING reservations came after it.

@@ -153,6 +153,7 @@ impl DynamoStore {
                 }
                 Guess::Replayed(outcome) => return Ok(outcome),
                 Guess::Refused { parents_proven } => {
+                    crate::metrics::add(crate::metrics::name::GUESSES_REFUSED, 1);
                     parents_known |= parents_proven;
                     self.sequencer.contended(year);
                 }

@@ -307,24 +307,7 @@ impl Intercept for AdaptiveTimeouts {
 /// a refusal for load (an error code or a cancellation reason of throttling), which
 /// comes back without the work being done.
 fn measures_the_work(status: u16, body: Option<&[u8]>) -> bool {
-    if status >= 500 {
-        return false;
-    }
-    if status < 400 {
-        return true;
-    }
-    let Some(error) = body.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) else {
-        return true;
-    };
-    // `com.amazonaws.dynamodb.v20120810#ThrottlingException`, or the bare code.
-    let code = error["__type"].as_str().unwrap_or("");
-    let code = code.rsplit('#').next().unwrap_or(code);
-    let reasons = error["CancellationReasons"].as_array();
-    !(super::errors::is_throttled(code)
-        || reasons.is_some_and(|r| {
-            r.iter()
-                .any(|r| super::errors::is_throttled(r["Code"].as_str().unwrap_or("")))
-        }))
+    status < 500 && super::errors::refusal(status, body) != Some(super::errors::Refusal::Throttled)
 }
 
 /// A call the SDK sends once, leaving any other try to the caller: for writes that the

@@ -106,6 +106,12 @@ impl DynamoStore {
                 .await?
             {
                 Outcome::Written => {
+                    crate::metrics::add_by(
+                        crate::metrics::name::VOIDED,
+                        crate::metrics::dimension::CAUSE,
+                        cause.as_str(),
+                        left.len() as u64,
+                    );
                     done.append(&mut left);
                     break;
                 }

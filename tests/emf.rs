@@ -1,0 +1,494 @@
+//! Metrics as Lambda publishes them. Each API function's binary runs as Lambda starts it,
+//! against a Runtime API stand-in on loopback and moto's DynamoDB, answers a success and
+//! a failure, and its stdout must hold CloudWatch embedded metric format documents that
+//! parse by the format's specification, carrying the metrics and dimensions of
+//! `shared::metrics` (the names the template's alarms use).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shared::metrics::{NAMESPACE, dimension, name};
+use vtid_tests::{Api, Kind, Req, Who, body};
+
+/// A function binary of the workspace's debug build (`./scripts/test` builds them all).
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug").join(name)
+}
+
+/// The Runtime API's side of one function run: events to hand out, answers received.
+#[derive(Default)]
+struct Invocations {
+    events: VecDeque<Value>,
+    answers: Vec<Value>,
+    handed: usize,
+}
+
+/// Serves `/2018-06-01/runtime/...` as Lambda does, on its own thread.
+fn runtime_api(state: Arc<Mutex<Invocations>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let state = state.clone();
+            std::thread::spawn(move || serve(conn, &state));
+        }
+    });
+    port
+}
+
+fn serve(conn: TcpStream, state: &Mutex<Invocations>) {
+    let mut reader = BufReader::new(conn.try_clone().expect("a second handle"));
+    let mut writer = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = if target.ends_with("/invocation/next") {
+            // Lambda holds `next` until there is an event; so does this, for a while.
+            let started = Instant::now();
+            let event = loop {
+                let next = {
+                    let mut s = state.lock().unwrap();
+                    let e = s.events.pop_front();
+                    if e.is_some() {
+                        s.handed += 1;
+                    }
+                    e.map(|e| (e, s.handed))
+                };
+                match next {
+                    Some(e) => break Some(e),
+                    None if started.elapsed() > Duration::from_secs(60) => break None,
+                    None => std::thread::sleep(Duration::from_millis(10)),
+                }
+            };
+            let Some((event, n)) = event else { return };
+            let text = event.to_string();
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                 Lambda-Runtime-Aws-Request-Id: req-{n}\r\n\
+                 Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:emf-test\r\n\
+                 Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1\r\n\
+                 Content-Length: {}\r\n\r\n{text}",
+                text.len()
+            )
+        } else {
+            if target.ends_with("/response") {
+                let answer = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                state.lock().unwrap().answers.push(answer);
+            } else if target.contains("error") {
+                let why = String::from_utf8_lossy(&body).into_owned();
+                state.lock().unwrap().answers.push(json!({"error": why}));
+            }
+            "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_owned()
+        };
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `function` on `events` as Lambda would: its answers and its stdout's lines.
+fn run(
+    function: &str,
+    table: &str,
+    endpoint: &str,
+    events: Vec<Value>,
+) -> (Vec<Value>, Vec<String>) {
+    let expected = events.len();
+    let state = Arc::new(Mutex::new(Invocations {
+        events: events.into(),
+        ..Invocations::default()
+    }));
+    let port = runtime_api(state.clone());
+    let bin = binary(function);
+    let mut child = Command::new(&bin)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", format!("{function}-emf"))
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        .env("VTID_TABLE", table)
+        .env(
+            "VTID_CURSOR_SECRET",
+            "emf-test-cursor-secret-0123456789abcdef",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("its stdout");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let started = Instant::now();
+    while state.lock().unwrap().answers.len() < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{function} answered {} of {expected} events",
+            state.lock().unwrap().answers.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The metrics are flushed after each answer is sent; give the last its moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let answers = state.lock().unwrap().answers.clone();
+    let lines = lines.lock().unwrap().clone();
+    (answers, lines)
+}
+
+/// The embedded metric format documents among `lines`, each checked against the
+/// specification: `_aws.Timestamp` a number; `CloudWatchMetrics` directives each with a
+/// namespace, dimension sets of at most 30 names that are string members of the
+/// document, and metrics that are numeric members (or arrays of numbers).
+fn documents(lines: &[String]) -> Vec<Value> {
+    let mut docs = Vec::new();
+    for line in lines {
+        let Ok(doc) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(aws) = doc.get("_aws") else { continue };
+        assert!(aws["Timestamp"].is_u64(), "Timestamp: {line}");
+        let directives = aws["CloudWatchMetrics"].as_array().expect(line);
+        assert!(!directives.is_empty(), "{line}");
+        for d in directives {
+            assert!(
+                d["Namespace"].as_str().is_some_and(|n| !n.is_empty()),
+                "{line}"
+            );
+            for set in d["Dimensions"].as_array().expect(line) {
+                let set = set.as_array().expect(line);
+                assert!(set.len() <= 30, "{line}");
+                for dim in set {
+                    let dim = dim.as_str().expect(line);
+                    assert!(
+                        doc[dim].is_string(),
+                        "dimension {dim} is not a member: {line}"
+                    );
+                }
+            }
+            let metrics = d["Metrics"].as_array().expect(line);
+            assert!(!metrics.is_empty() && metrics.len() <= 100, "{line}");
+            for m in metrics {
+                let metric = m["Name"].as_str().expect(line);
+                let value = &doc[metric];
+                let numeric = value.is_number()
+                    || value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(Value::is_number));
+                assert!(numeric, "metric {metric} has no numeric value: {line}");
+            }
+        }
+        docs.push(doc);
+    }
+    docs
+}
+
+/// A metric as declared: its name, its dimensions with their values, its value's sum.
+type Declared = (String, Vec<(String, String)>, f64);
+
+/// Every (metric, dimensions) the documents declare, with the value's sum.
+fn declared(docs: &[Value]) -> Vec<Declared> {
+    let mut out = Vec::new();
+    for doc in docs {
+        for d in doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(d["Namespace"], NAMESPACE);
+            let sets = d["Dimensions"].as_array().cloned().unwrap_or_default();
+            for m in d["Metrics"].as_array().into_iter().flatten() {
+                let metric = m["Name"].as_str().unwrap_or_default().to_owned();
+                let value = match &doc[&metric] {
+                    Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
+                    v => v.as_f64().unwrap_or(0.0),
+                };
+                for set in &sets {
+                    let dims = set
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(|d| (d.to_owned(), doc[d].as_str().unwrap_or("").to_owned()))
+                        .collect();
+                    out.push((metric.clone(), dims, value));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `metric` was published with these dimension values (and maybe others).
+fn has(found: &[Declared], metric: &str, dims: &[(&str, &str)]) -> bool {
+    found.iter().any(|(m, d, _)| {
+        m == metric
+            && dims
+                .iter()
+                .all(|(k, v)| d.iter().any(|(dk, dv)| dk == k && dv == v))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_function_publishes_its_metrics_as_embedded_metric_format() {
+    vtid_tests::skip_without_dynamo!();
+    let api = Api::new(Kind::Dynamo).await;
+    let table = api.dynamo_table.clone().expect("a table");
+    let endpoint = vtid_tests::dynamo_endpoint();
+    let created = api.create(body("metrics")).await;
+    let v = created["vtid"].as_str().expect("a VTID").to_owned();
+    // As API Gateway hands a `/vtid/{vtid}` route its path parameter.
+    let event = |req: Req| {
+        let mut e = req.event();
+        let path = e["rawPath"].as_str().unwrap_or("").to_owned();
+        let mut parts = path.trim_start_matches('/').split('/');
+        if let (Some("vtid"), Some(vtid)) = (parts.next(), parts.next())
+            && !["create", "batch", "list", "health", "audit"].contains(&vtid)
+        {
+            e["pathParameters"] = json!({"vtid": vtid});
+        }
+        e
+    };
+    let plain = || Who::Jwt(json!({"sub": "u-1", "tenant": "acme"}));
+    // Each function: a request it answers 2xx, and one it refuses (with its code).
+    let cases: Vec<(&str, Req, Req, &str)> = vec![
+        (
+            "vtid-create",
+            Req::new("POST", "/vtid/create")
+                .json(body("emf"))
+                .who(plain()),
+            Req::new("POST", "/vtid/create")
+                .json(json!({"taskFamily": 7}))
+                .who(plain()),
+            "invalid_payload",
+        ),
+        (
+            "vtid-batch",
+            Req::new("POST", "/vtid/batch")
+                .json(json!({"items": [body("emf")]}))
+                .who(plain()),
+            Req::new("POST", "/vtid/batch")
+                .json(json!({"items": []}))
+                .who(plain()),
+            "invalid_payload",
+        ),
+        (
+            "vtid-get",
+            Req::new("GET", &format!("/vtid/{v}")).who(plain()),
+            Req::new("GET", "/vtid/nope").who(plain()),
+            "invalid_vtid",
+        ),
+        (
+            "vtid-head",
+            Req::new("HEAD", &format!("/vtid/{v}")).who(plain()),
+            Req::new("HEAD", "/vtid/VTID-2026-99999").who(Who::Nobody),
+            "unauthenticated",
+        ),
+        (
+            "vtid-update",
+            Req::new("PATCH", &format!("/vtid/{v}"))
+                .json(json!({"title": "emf"}))
+                .who(plain()),
+            Req::new("PATCH", &format!("/vtid/{v}"))
+                .json(json!({"status": "nonsense"}))
+                .who(plain()),
+            "invalid_payload",
+        ),
+        (
+            "vtid-list",
+            Req::new("GET", "/vtid/list").who(plain()),
+            Req::new("GET", "/vtid/list?limit=0").who(plain()),
+            "invalid_query",
+        ),
+        (
+            "vtid-history",
+            Req::new("GET", &format!("/vtid/{v}/history")).who(plain()),
+            Req::new("GET", "/vtid/nope/history").who(plain()),
+            "invalid_vtid",
+        ),
+        (
+            "vtid-audit",
+            Req::new("GET", "/vtid/audit").who(Who::admin()),
+            Req::new("GET", "/vtid/audit").who(plain()),
+            "forbidden",
+        ),
+        (
+            "vtid-health",
+            Req::new("GET", "/vtid/health"),
+            // Run on a table that does not exist (below): the store does not answer.
+            Req::new("GET", "/vtid/health"),
+            "unavailable",
+        ),
+        (
+            "vtid-fallback",
+            Req::new("GET", "/vtid/list/extra").who(plain()),
+            Req::new("GET", "/elsewhere").who(plain()),
+            "no_route",
+        ),
+    ];
+    for (function, ok, refused, code) in cases {
+        let (answers, lines) = if function == "vtid-health" {
+            let (mut answers, mut lines) = run(function, &table, &endpoint, vec![event(ok)]);
+            let (a, l) = run(function, "no-such-table", &endpoint, vec![event(refused)]);
+            answers.extend(a);
+            lines.extend(l);
+            (answers, lines)
+        } else {
+            run(function, &table, &endpoint, vec![event(ok), event(refused)])
+        };
+        let statuses: Vec<u64> = answers
+            .iter()
+            .map(|a| a["statusCode"].as_u64().unwrap_or(0))
+            .collect();
+        let docs = documents(&lines);
+        assert!(
+            docs.len() >= 2,
+            "{function}: {} documents in {lines:#?}",
+            docs.len()
+        );
+        let found = declared(&docs);
+        let me = format!("{function}-emf");
+        let function_dim = (dimension::FUNCTION, me.as_str());
+        assert!(
+            found
+                .iter()
+                .all(|(_, d, _)| d.iter().any(|(k, v)| k == dimension::FUNCTION && *v == me)),
+            "{function}: every metric carries the function: {found:?}"
+        );
+        assert!(
+            has(&found, name::COLD_START, &[function_dim]),
+            "{function}: {found:?}"
+        );
+        assert!(has(&found, name::LATENCY, &[function_dim]), "{function}");
+        // The unit the latency alarm names (an alarm's unit must match its data's).
+        let latency_units: Vec<&Value> = docs
+            .iter()
+            .flat_map(|d| {
+                d["_aws"]["CloudWatchMetrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .flat_map(|d| d["Metrics"].as_array().into_iter().flatten())
+            .filter(|m| m["Name"] == name::LATENCY)
+            .map(|m| &m["Unit"])
+            .collect();
+        assert!(
+            !latency_units.is_empty() && latency_units.iter().all(|u| *u == "Milliseconds"),
+            "{function}: {latency_units:?}"
+        );
+        // The fallback's "success" is its 404: every path it gets is unknown.
+        let first = if function == "vtid-fallback" {
+            "4xx"
+        } else {
+            "2xx"
+        };
+        assert_eq!(
+            shared::metrics::outcome(statuses[0] as u16),
+            first,
+            "{function}: {answers:?}"
+        );
+        assert!(
+            has(
+                &found,
+                name::REQUESTS,
+                &[function_dim, (dimension::OUTCOME, first)]
+            ),
+            "{function}: {found:?}"
+        );
+        let refused_class = shared::metrics::outcome(statuses[1] as u16);
+        assert!(
+            has(
+                &found,
+                name::REQUESTS,
+                &[(dimension::OUTCOME, refused_class)]
+            ),
+            "{function}: {found:?}"
+        );
+        assert!(
+            has(&found, name::ERRORS, &[(dimension::CODE, code)]),
+            "{function}: Errors by code {code}: {found:?}"
+        );
+        // Each document names the invocation it belongs to.
+        for doc in &docs {
+            assert!(
+                doc["requestId"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("req-")),
+                "{doc}"
+            );
+            assert!(
+                doc["traceId"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Root=")),
+                "{doc}"
+            );
+        }
+        if function == "vtid-create" {
+            assert!(has(&found, name::CREATES, &[function_dim]), "{found:?}");
+            assert!(
+                found.iter().any(|(m, d, _)| m == name::DYNAMODB_REQUESTS
+                    && d.iter()
+                        .any(|(k, v)| k == dimension::OPERATION && v == "TransactWriteItems")),
+                "{found:?}"
+            );
+        }
+    }
+}
+
+/// Every metric the code declares is one `shared::metrics::ALL` lists, with its
+/// dimensions: what the template's alarms rely on.
+#[test]
+fn the_list_of_metrics_has_each_name_once() {
+    let mut names: Vec<&str> = shared::metrics::ALL.iter().map(|(n, _)| *n).collect();
+    let all = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all);
+}
