@@ -492,3 +492,43 @@ fn the_list_of_metrics_has_each_name_once() {
     names.dedup();
     assert_eq!(names.len(), all);
 }
+
+/// The daily audit, run by its schedule's event, publishes the year's figures and
+/// answers with the reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_audit_publishes_the_years_figures() {
+    vtid_tests::skip_without_dynamo!();
+    let api = Api::new(Kind::Dynamo).await;
+    let table = api.dynamo_table.clone().expect("a table");
+    for i in 0..3 {
+        api.create(body(&format!("audit-{i}"))).await;
+    }
+    let scheduled =
+        json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    let (answers, lines) = run(
+        "vtid-daily-audit",
+        &table,
+        &vtid_tests::dynamo_endpoint(),
+        vec![scheduled],
+    );
+    assert_eq!(answers[0]["ok"], true, "{answers:?}");
+    let years = answers[0]["data"].as_array().expect("the reports");
+    assert!(years.iter().any(|r| r["records"] == 3), "{years:?}");
+    let found = declared(&documents(&lines));
+    let figure = |metric: &str| {
+        found
+            .iter()
+            .find(|(m, d, _)| {
+                m == metric
+                    && d.iter()
+                        .any(|(k, v)| k == dimension::FUNCTION && v == "vtid-daily-audit-emf")
+            })
+            .map(|(_, _, v)| *v)
+            .unwrap_or_else(|| panic!("{metric} not published: {found:?}"))
+    };
+    assert_eq!(figure(name::AUDIT_RECORDS), 3.0);
+    assert_eq!(figure(name::AUDIT_COUNTER), 3.0);
+    assert_eq!(figure(name::AUDIT_MISSING), 0.0);
+    assert_eq!(figure(name::AUDIT_ANOMALIES), 0.0);
+    assert_eq!(figure(name::AUDIT_VOID), 0.0);
+}

@@ -6,6 +6,7 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod cursor;
+pub mod daily_audit;
 pub mod deadline;
 pub mod error;
 pub mod events;

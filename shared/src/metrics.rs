@@ -66,6 +66,14 @@ pub mod name {
     pub const EVENTS_RETRIED: &str = "EventsRetried";
     /// Milliseconds from a change's write to its batch's arrival at the consumer.
     pub const STREAM_AGE: &str = "StreamAge";
+    /// The daily audit's figures, summed over the years it audited (this one, and the
+    /// one before in January): the counters, the records, the void numbers, the numbers
+    /// nobody accounted for, and duplicates plus records above their counter.
+    pub const AUDIT_COUNTER: &str = "AuditCounter";
+    pub const AUDIT_RECORDS: &str = "AuditRecords";
+    pub const AUDIT_VOID: &str = "AuditVoid";
+    pub const AUDIT_MISSING: &str = "AuditMissing";
+    pub const AUDIT_ANOMALIES: &str = "AuditAnomalies";
 }
 
 /// Every metric with the dimensions it carries besides [`dimension::FUNCTION`], for the
@@ -87,6 +95,11 @@ pub const ALL: &[(&str, &[&str])] = &[
     (name::EVENTS_DELIVERED, &[dimension::SINK]),
     (name::EVENTS_RETRIED, &[dimension::SINK]),
     (name::STREAM_AGE, &[]),
+    (name::AUDIT_COUNTER, &[]),
+    (name::AUDIT_RECORDS, &[]),
+    (name::AUDIT_VOID, &[]),
+    (name::AUDIT_MISSING, &[]),
+    (name::AUDIT_ANOMALIES, &[]),
 ];
 
 /// Declares the units (the alarms on latency and stream age name milliseconds, and an
@@ -129,6 +142,11 @@ pub fn add_by(name: &'static str, dimension: &'static str, value: &'static str, 
 pub fn dynamodb_request(operation: &str) {
     metrics::counter!(name::DYNAMODB_REQUESTS, dimension::OPERATION => operation.to_owned())
         .increment(1);
+}
+
+/// A figure that is a level, not a count (the daily audit's).
+pub fn gauge(name: &'static str, value: f64) {
+    metrics::gauge!(name).set(value);
 }
 
 /// How old a stream batch's oldest change was on arrival.
