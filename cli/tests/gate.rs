@@ -917,3 +917,49 @@ fn help_and_messages_say_what_to_do() {
         "{body}"
     );
 }
+
+/// A deploy gate's call can be followed into the ledger: the CLI continues the trace of
+/// its environment's TRACEPARENT as a child span, and the server logs the request with
+/// that trace.
+#[test]
+fn a_calls_trace_is_continued_into_the_ledgers_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("ledger"))
+        .arg("--init")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    wait_for(
+        "the traced request in the log",
+        Duration::from_secs(20),
+        || {
+            let _ = Command::new(BIN)
+                .args(["--url", &url, "list"])
+                .env("TRACEPARENT", parent)
+                .output();
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("request traced"))
+        },
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("request traced"))
+        .expect("a traced request");
+    assert!(
+        line.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("00f067aa0ba902b7"),
+        "a child span of its own: {line}"
+    );
+}

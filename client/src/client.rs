@@ -17,6 +17,7 @@ use crate::response::{Audit, Created, Health, Page, Updated};
 use crate::retry::{RetryPolicy, Retrying};
 use crate::transport::http::{HttpAuth, HttpTransport};
 use crate::transport::{Call, Failure, Op, Transport};
+use vtid_model::trace::TraceParent;
 
 /// The time limit of one call, retries included, unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +31,8 @@ pub struct Config {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub on_retry: Option<RetryHook>,
+    /// The `traceparent` every call carries (the CLI's: a child of `TRACEPARENT`).
+    pub trace: Option<TraceParent>,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
             on_retry: None,
+            trace: None,
         }
     }
 }
@@ -264,6 +268,16 @@ impl Client {
 
     /// One call within the time limit, retried as the policy says.
     async fn send(&self, call: &Call) -> Result<(u16, HeaderMap, Value), Error> {
+        let traced;
+        let call = match &self.config.trace {
+            Some(trace) => {
+                let mut c = call.clone();
+                c.headers.push(("traceparent", trace.to_string()));
+                traced = c;
+                &traced
+            }
+            None => call,
+        };
         let target = self.transport.target(call);
         let limit = self.config.timeout;
         let deadline = Instant::now() + limit;

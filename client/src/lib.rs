@@ -50,4 +50,5 @@ pub use transport::http::{HttpAuth, redact_url};
 pub use transport::lambda::{Direct, FunctionNames};
 #[cfg(feature = "sigv4")]
 pub use transport::sigv4::SigV4;
+pub use vtid_model::trace::TraceParent;
 pub use vtid_model::{HistoryEntry, Record, Status, Timestamp, Vtid};

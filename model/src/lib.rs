@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod lifecycle;
 pub mod record;
 pub mod timestamp;
+pub mod trace;
 pub mod version;
 pub mod vtid;
 

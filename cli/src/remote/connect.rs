@@ -40,8 +40,14 @@ pub async fn client(remote: &Remote) -> Result<Client, Fail> {
             Client::direct(Direct::new(&sdk, functions, caller)?)
         }
     };
+    // One span for the command: a child of the CI system's TRACEPARENT, or a new trace.
+    let trace = vtid_client::TraceParent::from_env();
+    if remote.verbose {
+        eprintln!("vtid: traceparent: {trace}");
+    }
     let mut config = Config {
         timeout: remote.timeout,
+        trace: Some(trace),
         ..Config::default()
     };
     if remote.verbose {

@@ -92,8 +92,19 @@ impl Call {
             }
             _ => Deadline::after(app.budget),
         };
+        let request_id = request_id(req);
+        // A caller's W3C trace (the CLI sends one, continuing its CI system's): one line
+        // ties the request ID to it, so a deploy gate's call can be followed in here.
+        let traced = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(vtid_model::trace::TraceParent::parse);
+        if let Some(trace) = traced {
+            tracing::info!(request_id = %request_id, trace_id = %trace.trace_id(), traceparent = %trace, "request traced");
+        }
         Self {
-            request_id: request_id(req),
+            request_id,
             deadline,
         }
     }
