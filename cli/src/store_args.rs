@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::store::Store;
+#[cfg(feature = "aws")]
 use shared::store::dynamo::{DynamoStore, endpoint_config};
 use shared::store::sqlite::SqliteStore;
 
@@ -78,27 +79,7 @@ impl StoreArgs {
 
     pub async fn open(&self) -> Result<Opened, String> {
         match &self.table {
-            Some(table) => {
-                let sdk = match &self.dynamodb_endpoint {
-                    Some(url) => endpoint_config(url, &self.region).await,
-                    None => aws_config::load_from_env().await,
-                };
-                let store = Arc::new(DynamoStore::new(&sdk, table.clone()));
-                if self.create_table {
-                    store
-                        .create_table()
-                        .await
-                        .map_err(|e| format!("could not create table {table}: {e}"))?;
-                }
-                let cursor_key = shared::config::CursorKey::for_table(store.clone());
-                let where_ = self.dynamodb_endpoint.as_deref().unwrap_or("AWS");
-                Ok(Opened {
-                    store,
-                    embedded: None,
-                    cursor_key,
-                    description: format!("DynamoDB table {table} at {where_}"),
-                })
-            }
+            Some(table) => open_table(self, table).await,
             None => {
                 let data = self.data_folder();
                 let store = SqliteStore::open(&data).map_err(|e| {
@@ -117,6 +98,36 @@ impl StoreArgs {
             }
         }
     }
+}
+
+/// The DynamoDB table `--table` names, at `--dynamodb-endpoint` or AWS.
+#[cfg(feature = "aws")]
+async fn open_table(args: &StoreArgs, table: &str) -> Result<Opened, String> {
+    let sdk = match &args.dynamodb_endpoint {
+        Some(url) => endpoint_config(url, &args.region).await,
+        None => aws_config::load_from_env().await,
+    };
+    let store = Arc::new(DynamoStore::new(&sdk, table.to_owned()));
+    if args.create_table {
+        store
+            .create_table()
+            .await
+            .map_err(|e| format!("could not create table {table}: {e}"))?;
+    }
+    let cursor_key = shared::config::CursorKey::for_table(store.clone());
+    let where_ = args.dynamodb_endpoint.as_deref().unwrap_or("AWS");
+    Ok(Opened {
+        store,
+        embedded: None,
+        cursor_key,
+        description: format!("DynamoDB table {table} at {where_}"),
+    })
+}
+
+/// Without the `aws` feature there is no DynamoDB store to open.
+#[cfg(not(feature = "aws"))]
+async fn open_table(_: &StoreArgs, _: &str) -> Result<Opened, String> {
+    Err(crate::WITHOUT_AWS.replace("{what}", "--table (DynamoDB)"))
 }
 
 /// The message for a folder without a ledger, ending with what the user can do.

@@ -541,6 +541,13 @@ fn repair_reports_a_ledger_with_nothing_missing_and_refuses_a_folder_without_one
 
 #[test]
 fn health_is_503_when_the_store_is_unreachable() {
+    if !skip::runs_with(
+        "health_is_503_when_the_store_is_unreachable",
+        "the aws feature",
+        cfg!(feature = "aws"),
+    ) {
+        return;
+    }
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let server = Server::start_unready(&["--dynamodb-endpoint", &endpoint, "--table", "absent"]);

@@ -9,6 +9,7 @@ use crate::deadline::DEFAULT_BUDGET;
 
 use crate::events::Delivery;
 use crate::identity::{Caller, IdentityConfig, ReadScope};
+#[cfg(feature = "dynamodb")]
 use crate::store::dynamo::DynamoStore;
 use crate::store::gate::{Gate, GatedStore};
 use crate::store::{Store, StoreError};
@@ -88,6 +89,7 @@ impl App {
     /// The Lambda functions' configuration, from the environment `template.yaml` sets:
     /// `VTID_TABLE` (required), `VTID_CURSOR_SECRET`, `VTID_ROLE_CLAIM`, `VTID_TENANT_CLAIM`,
     /// `VTID_READS` (`all` or `tenant`). `AWS_ENDPOINT_URL_DYNAMODB` points elsewhere.
+    #[cfg(feature = "dynamodb")]
     pub async fn from_env() -> Result<Self, ConfigError> {
         let table =
             std::env::var("VTID_TABLE").map_err(|_| ConfigError("VTID_TABLE is not set".into()))?;
@@ -125,6 +127,7 @@ pub fn identity_from_env() -> Result<IdentityConfig, ConfigError> {
 /// can never be forged from public facts such as the table name.
 pub enum CursorKey {
     Fixed(Vec<u8>),
+    #[cfg(feature = "dynamodb")]
     InTable {
         store: Arc<DynamoStore>,
         key: tokio::sync::OnceCell<Vec<u8>>,
@@ -138,6 +141,7 @@ impl From<Vec<u8>> for CursorKey {
 }
 
 impl CursorKey {
+    #[cfg(feature = "dynamodb")]
     pub fn for_table(store: Arc<DynamoStore>) -> Self {
         match std::env::var("VTID_CURSOR_SECRET") {
             Ok(secret) if !secret.is_empty() => CursorKey::Fixed(secret.into_bytes()),
@@ -151,6 +155,7 @@ impl CursorKey {
     pub async fn bytes(&self) -> Result<&[u8], StoreError> {
         match self {
             CursorKey::Fixed(k) => Ok(k),
+            #[cfg(feature = "dynamodb")]
             CursorKey::InTable { store, key } => key
                 .get_or_try_init(|| async {
                     store

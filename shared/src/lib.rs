@@ -13,6 +13,7 @@ pub mod events;
 pub mod identity;
 pub mod metrics;
 pub mod scope;
+#[cfg(feature = "dynamodb")]
 pub mod sdk;
 pub mod store;
 pub mod telemetry;

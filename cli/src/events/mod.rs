@@ -96,6 +96,18 @@ pub struct Local {
 }
 
 impl EventArgs {
+    /// A webhook needs the embedded store's outbox: checked before any store is opened.
+    pub fn check_store(&self, on_dynamodb: bool) -> Result<(), String> {
+        if on_dynamodb && self.oasis_url.is_some() {
+            return Err(
+                "--oasis-url needs the embedded store: on DynamoDB, events leave \
+                 through the table's stream and the events function (OASIS_INGEST_URL)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Starts the feed (and the deliverer when a webhook is named) on the embedded store;
     /// on DynamoDB there is no outbox and a webhook is refused.
     pub async fn start(
@@ -103,13 +115,7 @@ impl EventArgs {
         opened: &Opened,
     ) -> Result<(Local, Option<Arc<dyn shared::events::Delivery>>), String> {
         let Some(store) = &opened.embedded else {
-            if self.oasis_url.is_some() {
-                return Err(
-                    "--oasis-url needs the embedded store: on DynamoDB, events leave \
-                     through the table's stream and the events function (OASIS_INGEST_URL)"
-                        .into(),
-                );
-            }
+            self.check_store(true)?;
             return Ok((Local::default(), None));
         };
         let feed = Feed::start(store.clone()).await?;

@@ -83,6 +83,9 @@ pub async fn run(a: ServeArgs) -> Result<(), Fail> {
     };
     let listener = super::bind(a.addr, &auth).await.map_err(Fail::usage)?;
     // Before anything is created: a typo in --data must not start a second ledger.
+    a.events
+        .check_store(a.store.table.is_some())
+        .map_err(Fail::usage)?;
     a.store.target(a.init, true).map_err(Fail::usage)?;
     let opened = a.store.open().await.map_err(Fail::usage)?;
     let identity = shared::identity::IdentityConfig {

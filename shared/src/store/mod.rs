@@ -5,6 +5,7 @@
 
 /// The audit arithmetic lives with the report it fills, in `vtid-model`.
 pub use vtid_model::audit;
+#[cfg(feature = "dynamodb")]
 pub mod dynamo;
 pub mod gate;
 pub mod limits;
