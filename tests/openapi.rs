@@ -184,6 +184,48 @@ async fn the_create_schema_and_the_server_agree_at_the_edges() {
     }
 }
 
+/// The list's search (`q`): the document's schema and the server take exactly the same
+/// values (the pattern says "1 to 100 characters once trimmed, no control characters").
+#[tokio::test]
+async fn the_search_parameter_and_the_server_agree_at_the_edges() {
+    let spec = spec();
+    let api = Api::new(Kind::Sqlite).await;
+    let schema = &spec["components"]["parameters"]["q"]["schema"];
+    let validator = jsonschema::validator_for(schema).unwrap();
+    let spaced = format!("  {}  ", "x".repeat(100));
+    for (what, q) in [
+        ("one letter", "x".to_owned()),
+        ("two words", "a b".to_owned()),
+        ("100 characters", "x".repeat(100)),
+        ("100 characters of two bytes", "é".repeat(100)),
+        ("100 characters and spaces around", spaced),
+        ("no-break spaces around", "\u{a0}x\u{a0}".to_owned()),
+        ("101 characters", "x".repeat(101)),
+        ("101 characters of two bytes", "é".repeat(101)),
+        ("empty", String::new()),
+        ("blank", "  \u{3000} ".to_owned()),
+        ("a tab around", "\tx".to_owned()),
+        ("a line break after", "x\n".to_owned()),
+        ("a tab between", "a\tb".to_owned()),
+        ("a control character", "a\u{7f}b".to_owned()),
+    ] {
+        let valid = validator.is_valid(&json!(q));
+        let enc: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+        let res = api.get(&format!("/vtid/list?q={enc}")).await;
+        let taken = res.status == 200;
+        assert!(
+            taken || res.body["code"] == "invalid_query",
+            "{what}: {}",
+            res.raw
+        );
+        assert_eq!(
+            taken, valid,
+            "the document and the server on {what}: {}",
+            res.raw
+        );
+    }
+}
+
 /// A 405's `Allow` names exactly the methods the document gives the path, on the router
 /// (`vtid serve`) and on the catch-all function (AWS).
 #[tokio::test]

@@ -97,6 +97,10 @@ pub struct ListQuery {
     pub parent_vtid: Option<Vtid>,
     pub year: Option<u16>,
     pub include_test: bool,
+    /// Free text (`q`): records whose title or description contains every word, in any
+    /// case; 1 to 100 characters once trimmed. On DynamoDB a page may then be short or
+    /// empty before the last one (`list_all` follows the cursors).
+    pub search: Option<String>,
     /// Records per page, 1 to 200 (the server's default is 50).
     pub limit: Option<u16>,
 }
@@ -112,6 +116,7 @@ impl ListQuery {
             ("assignedTo", self.assigned_to.clone()),
             ("parentVtid", self.parent_vtid.map(|v| v.to_string())),
             ("year", self.year.map(|y| y.to_string())),
+            ("q", self.search.clone()),
             ("limit", self.limit.map(|l| l.to_string())),
         ];
         for (k, v) in text {
@@ -156,5 +161,22 @@ mod tests {
             json!({"taskFamily": "a", "taskType": "b", "description": "c", "tenat": "x"}),
         );
         assert!(typo.unwrap_err().to_string().contains("tenat"));
+    }
+
+    #[test]
+    fn a_search_is_the_q_parameter() {
+        let q = ListQuery {
+            search: Some("deploy prod".into()),
+            tenant: Some("acme".into()),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.pairs(Some("c")),
+            [
+                ("tenant", "acme".to_owned()),
+                ("q", "deploy prod".to_owned()),
+                ("cursor", "c".to_owned())
+            ]
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backoff;
 pub mod lifecycle;
 pub mod record;
+pub mod search;
 pub mod timestamp;
 pub mod trace;
 pub mod version;

@@ -23,4 +23,4 @@ pub mod validation;
 
 pub use config::App;
 // The domain types live in `vtid-model` (shared with clients); their paths stay `shared::vtid` etc.
-pub use vtid_model::{lifecycle, record, timestamp, vtid};
+pub use vtid_model::{lifecycle, record, search, timestamp, vtid};

@@ -10,6 +10,7 @@ use validator::{Validate, ValidationError, ValidationErrors};
 use crate::error::{Detail, Details};
 use crate::lifecycle::Status;
 use crate::record::{Draft, Patch};
+use crate::search::Search;
 use crate::vtid::Vtid;
 use crate::vtid::printable;
 
@@ -119,6 +120,29 @@ pub fn is_tenant(s: &str) -> bool {
 /// What a tenant that breaks the rule is told.
 pub fn tenant_rule() -> String {
     format!("must be 1 to {MAX_TENANT_CHARS} of A-Z, a-z, 0-9, '.', '_' and '-'")
+}
+
+/// The most characters a list's search (`q`) has, after trimming.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// What a search that breaks the rule is told.
+pub fn search_rule() -> String {
+    format!(
+        "must be 1 to {MAX_SEARCH_CHARS} characters once surrounding whitespace is trimmed, with no control characters"
+    )
+}
+
+/// A list's search (`q`): no control characters anywhere (tabs and line breaks
+/// included, also around it: the document's pattern can then say the rule exactly), then
+/// trimmed, then 1 to [`MAX_SEARCH_CHARS`] characters.
+pub fn parse_search(text: &str) -> Result<Search, String> {
+    let t = text.trim();
+    let n = t.chars().count();
+    if n == 0 || n > MAX_SEARCH_CHARS || text.chars().any(char::is_control) {
+        return Err(search_rule());
+    }
+    // Not empty after trimming, so it has a word.
+    Search::new(t).ok_or_else(search_rule)
 }
 
 fn tenant_field(s: &str) -> Result<(), ValidationError> {

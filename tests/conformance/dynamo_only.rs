@@ -194,6 +194,7 @@ async fn a_cold_create_takes_two_requests_a_warm_one_one_and_reads_one() {
             },
             tenant_scoped: false,
             include_test: false,
+            search: None,
             limit: 50,
             after: None,
         })

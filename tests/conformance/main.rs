@@ -55,4 +55,5 @@ mod integrity;
 mod list;
 mod patch;
 mod reads;
+mod search;
 mod void;

@@ -178,6 +178,7 @@ async fn command_body(
             assigned_to,
             parent,
             year,
+            search,
             include_test,
             limit,
             output: format,
@@ -190,6 +191,7 @@ async fn command_body(
                 parent_vtid: parent,
                 year,
                 include_test,
+                search,
                 limit: Some(limit.map_or(200, |l| l.clamp(1, 200)) as u16),
             };
             let format = format.unwrap_or_else(output::default_output);

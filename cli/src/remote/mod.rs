@@ -230,6 +230,10 @@ pub enum RemoteCommand {
         /// Only VTIDs of this year.
         #[arg(long, value_parser = year_arg)]
         year: Option<u16>,
+        /// Only records whose title or description contains every word of TEXT, in any
+        /// case ("dep" finds "Deploy"); 1 to 100 characters.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
         /// Include test records.
         #[arg(long)]
         include_test: bool,

@@ -11,7 +11,10 @@
     active: ['blocked', 'complete', 'failed', 'cancelled'],
     blocked: ['active', 'pending', 'cancelled'],
   };
-  const FILTERS = ['taskFamily', 'status', 'tenant', 'assignedTo', 'parentVtid', 'year', 'includeTest'];
+  // `q` is the list's free-text search: words of the title or description, any case.
+  const FILTERS = ['q', 'taskFamily', 'status', 'tenant', 'assignedTo', 'parentVtid', 'year', 'includeTest'];
+  // The API's limit on `q`, in characters once trimmed (docs/api.md, "Search").
+  const SEARCH_MAX = 100;
   const PAGE_SIZES = ['25', '50', '100', '200'];
   // Counting reads pages of 200; past this a count shows as "1000+".
   const COUNT_CAP = 1000;
@@ -437,6 +440,8 @@
     for (const k of ['taskFamily', 'status', 'tenant', 'assignedTo', 'parentVtid']) {
       if (filters[k] && e[k] !== filters[k]) return false;
     }
+    // An event carries the title but not the description, so it cannot tell whether the
+    // record matches `q`: it may, and the list asks the ledger again.
     return true;
   }
 
@@ -461,14 +466,21 @@
         const data = new FormData(e.target);
         const next = {};
         for (const k of FILTERS) {
-          const v = (data.get(k) || '').toString();
+          const raw = (data.get(k) || '').toString();
+          // The other filters are exact values; the search's surrounding spaces mean nothing.
+          const v = k === 'q' ? raw.trim() : raw;
           if (k === 'includeTest' ? data.get(k) : v) next[k] = k === 'includeTest' ? 'true' : v;
         }
         const chosen = data.get('limit');
         location.hash = ledgerHash(next, { limit: chosen === '50' ? '' : chosen });
       },
     },
-    field('taskFamily', 'Family', { id: 'first-filter', maxlength: 64, list: 'known-taskFamily' }),
+    h('label', { class: 'search' }, 'Search', h('input', {
+      type: 'search', name: 'q', value: filters.q || '', autocomplete: 'off', id: 'first-filter', maxlength: SEARCH_MAX,
+      placeholder: 'words of a title or description, in any case',
+      title: 'Records whose title or description contains every word, in any case',
+    })),
+    field('taskFamily', 'Family', { maxlength: 64, list: 'known-taskFamily' }),
     h('label', {}, 'Status', status),
     field('tenant', 'Tenant', { maxlength: 64, list: 'known-tenant' }),
     field('assignedTo', 'Assigned to', { maxlength: 128, list: 'known-assignedTo' }),

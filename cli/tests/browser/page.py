@@ -1,7 +1,8 @@
 """The page of `vtid serve` in a real headless Chromium (Debian's), driven by Playwright.
 
 Run by `cli/tests/web.rs` against a fresh server: seeds records through the JSON API,
-then checks that the page lists them, filters by status, opens a VTID with its subtasks
+then checks that the page lists them, filters by status, finds a record by a word of
+its title, opens a VTID with its subtasks
 and history, shows the audit, and shows a create made by another client without a
 reload; that the counts per status follow live changes, the columns sort, the filters
 offer known values, a child shows its ancestors, durations read as durations, a status
@@ -223,6 +224,23 @@ def check_filters_offer_known_values(page):
         expect(options.first).to_be_attached()
         offered = set(options.evaluate_all("els => els.map(e => e.value)"))
         assert values <= offered, f"{field} offers {sorted(offered)}, missing {sorted(values - offered)}"
+
+
+def check_search(page, base, data):
+    """Typing part of a word of a title, in another case, into the search box lists that
+    record and no other; the search stays in the URL and in the box."""
+    page.goto(base + "/#/")
+    rows = page.locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    page.fill("input[name=q]", "  ARTEF ")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/#/?q=ARTEF")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td.c-vtid")).to_have_text(data["build"])
+    expect(page.locator("input[name=q]")).to_have_value("ARTEF")
+    page.reload()
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td.c-vtid")).to_have_text(data["build"])
 
 
 def check_ancestors(page, base, data):
@@ -500,6 +518,7 @@ def main():
         check_counts_follow_live_changes(page, base)
         check_columns_and_sorting(page, base)
         check_filters_offer_known_values(page)
+        check_search(page, base, data)
         check_ancestors(page, base, data)
         check_durations(page, base, data)
         check_status_change(browser, base, errors, shot)

@@ -1,5 +1,5 @@
-//! `GET /vtid/list`: filters in any combination, newest first, full pages, and a
-//! signed cursor bound to its filters.
+//! `GET /vtid/list`: filters in any combination, free text (`q`), newest first, full
+//! pages, and a signed cursor bound to its filters and its search.
 
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -12,7 +12,7 @@ use crate::cursor;
 use crate::error::{ApiError, Detail};
 use crate::identity::Caller;
 use crate::store::{Filters, ListQuery};
-use crate::validation::{is_tenant, tenant_rule};
+use crate::validation::{is_tenant, parse_search, tenant_rule};
 use crate::vtid::{parse_year, printable};
 use percent_encoding::percent_decode_str;
 
@@ -25,7 +25,9 @@ macro_rules! filter_names {
     };
 }
 const KNOWN_FILTERS: &str = filter_names!();
-const KNOWN: &str = concat!(filter_names!(), ", limit, cursor");
+// `q` is the list's alone: an event carries a record's title but not its description, so
+// `GET /vtid/events` could not apply it (it refuses it as unknown).
+const KNOWN: &str = concat!(filter_names!(), ", q, limit, cursor");
 
 pub async fn list(app: &App, req: Request) -> Response<Body> {
     let call = Call::new(app, &req);
@@ -68,7 +70,7 @@ enum Paging {
     No,
 }
 
-/// What a cursor is bound to: every filter, in a fixed order.
+/// What a cursor is bound to: every filter, in a fixed order, and the search.
 fn filters_fingerprint(q: &ListQuery) -> String {
     let f = &q.filters;
     let parts = [
@@ -89,7 +91,14 @@ fn filters_fingerprint(q: &ListQuery) -> String {
         f.parent_vtid.is_some(),
         f.year.is_some(),
     ];
-    format!("{presence:?}\u{1f}{}", parts.join("\u{1f}"))
+    let filters = format!("{presence:?}\u{1f}{}", parts.join("\u{1f}"));
+    // Added only with a search, so that the cursors of lists without one stay valid. Its
+    // words hold no unit separator (no control character), so two more separators always
+    // mean a search: no list with one shares its text with a list without.
+    match &q.search {
+        Some(s) => format!("{filters}\u{1f}q\u{1f}{}", s.canonical()),
+        None => filters,
+    }
 }
 
 fn text_filter(field: &str, v: &str, max: usize) -> Result<String, Detail> {
@@ -108,6 +117,7 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
     let known = if paged { KNOWN } else { KNOWN_FILTERS };
     let mut filters = Filters::default();
     let mut include_test = false;
+    let mut search = None;
     let mut limit = DEFAULT_LIMIT;
     let mut cursor_text = None;
     let mut details = Vec::new();
@@ -163,6 +173,9 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
                 "false" => Ok(()),
                 _ => Err(Detail::new(k, "must be true or false")),
             },
+            "q" if paged => parse_search(v)
+                .map(|s| search = Some(s))
+                .map_err(|why| Detail::new(k, why)),
             "limit" if paged => match parse_limit(k, v, MAX_LIMIT) {
                 Ok(l) => {
                     limit = l;
@@ -194,6 +207,7 @@ fn parse(req: &Request, paging: Paging) -> Result<(ListQuery, Option<String>), A
             filters,
             tenant_scoped: false,
             include_test,
+            search,
             limit,
             after: None,
         },

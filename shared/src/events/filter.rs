@@ -43,6 +43,7 @@ mod tests {
             filters,
             tenant_scoped: false,
             include_test,
+            search: None,
             limit: 1,
             after: None,
         }

@@ -24,6 +24,7 @@ use crate::deadline::Deadline;
 use crate::error::{ApiError, Detail};
 use crate::lifecycle::{InvalidTransition, Status};
 use crate::record::{Draft, HistoryEntry, Patch, Record};
+use crate::search::Search;
 use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
 
@@ -92,6 +93,9 @@ pub struct ListQuery {
     /// reads that tenant's records only (see [`list_dimensions`]).
     pub tenant_scoped: bool,
     pub include_test: bool,
+    /// Free text (`q`): only records whose title or description holds each word. Both
+    /// stores apply [`Search::matches_record`] to every record they list.
+    pub search: Option<Search>,
     pub limit: usize,
     /// Continue strictly below this VTID (newest first).
     pub after: Option<Vtid>,

@@ -138,6 +138,7 @@ mod tests {
             },
             tenant_scoped,
             include_test: false,
+            search: None,
             limit: 5,
             after: None,
         }

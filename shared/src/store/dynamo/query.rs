@@ -1,6 +1,8 @@
 //! Index queries: the list and the audit. A list page reads at most [`limits::LIST`]
 //! queries, so no filter can make it read unbounded data; when the budget runs out first
-//! it answers with what it found and where it stopped.
+//! it answers with what it found and where it stopped. A search (`q`) has no index here:
+//! the list's own query reads the candidates and each is tested in this code, within
+//! the same budget.
 
 use std::collections::HashMap;
 
@@ -94,14 +96,24 @@ impl DynamoStore {
             // filter drops items, so that the budget reaches deep (about 1,300 items for a
             // page of 3, 2,500 for 50) before a page may come back short.
             let missing = wanted - records.len();
-            let slack = if q.filter.is_some() { missing / 8 } else { 0 };
+            let dropping = q.filter.is_some() || query.search.is_some();
+            let slack = if dropping { missing / 8 } else { 0 };
             let read = (missing + slack)
                 .saturating_mul(1 << (3 * round).min(20))
                 .min(limits::MAX_QUERY_ITEMS);
             let out = self.query_once(&q, start.take(), Some(read)).await?;
             for item in &out.items {
                 if records.len() < wanted {
-                    records.push(doc::<Record>(item, DOC)?);
+                    let record = doc::<Record>(item, DOC)?;
+                    // DynamoDB cannot fold case in a filter expression: the search is
+                    // tested here, on the items the query read anyway.
+                    if query
+                        .search
+                        .as_ref()
+                        .is_none_or(|s| s.matches_record(&record))
+                    {
+                        records.push(record);
+                    }
                 }
             }
             start = out.start;

@@ -81,7 +81,7 @@ impl SqliteStore {
     }
 
     pub fn open_file(path: &Path) -> Result<Self, StoreError> {
-        let writer = Connection::open(path).map_err(db)?;
+        let mut writer = Connection::open(path).map_err(db)?;
         writer.busy_timeout(DEFAULT_WRITE_PATIENCE).map_err(db)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
@@ -90,6 +90,7 @@ impl SqliteStore {
             .pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         writer.execute_batch(schema::SCHEMA).map_err(db)?;
+        rows::fill_search_index(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -404,6 +405,9 @@ fn update(conn: &mut Connection, req: UpdateRequest) -> Result<UpdateOutcome, St
         ],
     )
     .map_err(db)?;
+    if (&next.title, &next.description) != (&current.title, &current.description) {
+        rows::index_text(&tx, &next)?;
+    }
     insert_history(&tx, &entry)?;
     outbox::record(&tx, Some(&current), &next)?;
     tx.commit().map_err(db)?;

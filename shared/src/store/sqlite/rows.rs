@@ -2,8 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{db, from_json, to_json};
+use super::{db, from_json, internal, to_json};
 use crate::record::{HistoryEntry, Record};
+use crate::search::fold;
 use crate::store::{IdempotencyKey, StoreError};
 use crate::timestamp::Timestamp;
 use crate::vtid::Vtid;
@@ -43,7 +44,64 @@ pub fn insert_record(
         ],
     )
     .map_err(db)?;
+    index_text(conn, r)?;
     insert_history(conn, entry)
+}
+
+/// What the search index holds of a record now (see `schema.rs`): written in the same
+/// transaction as the record, so the index never disagrees with a committed record.
+pub fn index_text(conn: &Connection, r: &Record) -> Result<(), StoreError> {
+    let rowid = i64::try_from(r.vtid.ordinal()).map_err(internal)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO search (rowid, title, description) VALUES (?1, ?2, ?3)",
+        params![
+            rowid,
+            r.title.as_deref().map(fold).unwrap_or_default(),
+            fold(&r.description)
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The search index's version in `meta`: a ledger whose index was not filled by this
+/// rule (made before the index, or by another folding) is indexed again when it opens.
+const SEARCH_INDEX: (&str, &str) = ("search_index", "trigram-fold-1");
+
+/// Indexes every record once per ledger (and again when [`SEARCH_INDEX`] changes), in
+/// one `IMMEDIATE` transaction, so that a second process opening the ledger at the same
+/// time waits and then finds it done.
+pub fn fill_search_index(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let done: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE name = ?1",
+            params![SEARCH_INDEX.0],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if done.as_deref() == Some(SEARCH_INDEX.1) {
+        return Ok(());
+    }
+    tx.execute("INSERT INTO search (search) VALUES ('delete-all')", [])
+        .map_err(db)?;
+    {
+        let mut stmt = tx.prepare("SELECT doc FROM records").map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let record: Record = from_json(&row.get::<_, String>(0).map_err(db)?)?;
+            index_text(&tx, &record)?;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+        params![SEARCH_INDEX.0, SEARCH_INDEX.1],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)
 }
 
 pub fn insert_history(conn: &Connection, entry: &HistoryEntry) -> Result<(), StoreError> {

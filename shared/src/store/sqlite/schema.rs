@@ -1,5 +1,6 @@
-//! The embedded store's tables and indexes (the indexes mirror DynamoDB's GSIs), and
-//! the outbox of events with its delivery positions and dead letters (`outbox.rs`).
+//! The embedded store's tables and indexes (the indexes mirror DynamoDB's GSIs), the
+//! full-text index of titles and descriptions (`search`), and the outbox of events with
+//! its delivery positions and dead letters (`outbox.rs`).
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -21,6 +22,17 @@ CREATE INDEX IF NOT EXISTS records_by_status ON records (status, year, seq);
 CREATE INDEX IF NOT EXISTS records_by_tenant ON records (tenant, year, seq);
 CREATE INDEX IF NOT EXISTS records_by_assigned_to ON records (assigned_to, year, seq);
 CREATE INDEX IF NOT EXISTS records_by_parent_vtid ON records (parent_vtid, year, seq);
+-- The list's search (`q`): each record's title and description, folded to lower case by
+-- `vtid_model::search::fold` (SQLite's own folding is not Rust's), under the record's
+-- ordinal (year * 10^10 + seq) as rowid. Trigrams find any part of a word, as the search
+-- does; case_sensitive 1 because the text is folded already. Contentless (the text is in
+-- `records.doc`), with deletes, so a PATCH can replace a row. Written by `rows.rs` in
+-- each record's own transaction; filled for records older than it when a ledger opens.
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
+    title, description,
+    content = '', contentless_delete = 1,
+    tokenize = 'trigram case_sensitive 1'
+);
 CREATE TABLE IF NOT EXISTS history (
     vtid TEXT NOT NULL,
     version INTEGER NOT NULL,
