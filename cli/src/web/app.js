@@ -209,9 +209,16 @@
     return { items: kept, more: Boolean(cursor) || items.length > cap };
   }
 
+  // Why the ledger refused a token, as its WWW-Authenticate says (expired, bad signature...).
+  function tokenProblem(err) {
+    const why = /error_description="([^"]*)"/.exec(err.authenticate || '');
+    return why ? why[1] : err.message;
+  }
+
   function showError(err, where) {
     if (err instanceof ApiError && err.status === 401) {
-      askToken();
+      // A token that was given and refused: say why, so the next one can be right.
+      askToken(token() ? tokenProblem(err) : null);
       return;
     }
     if (err instanceof Unreachable) {
@@ -311,12 +318,14 @@
     render();
   }
 
-  function askToken() {
+  function askToken(refusedWhy) {
     generation += 1;
     view = null;
     const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', required: true, size: 40 });
     fill(main, h('section', {},
       h('h1', {}, 'A token is needed'),
+      refusedWhy ? h('p', { class: 'notice error', role: 'alert', id: 'token-refused' },
+        `The ledger refused the token you gave: ${refusedWhy}.`) : null,
       h('p', {}, 'This ledger checks bearer tokens. Paste one to read it. It is kept in this tab only ' +
         '(sessionStorage, gone when the tab closes) and sent only to this server.'),
       h('form', {
@@ -790,8 +799,7 @@
     }
     if (err.status === 403) return `Not changed: the ledger refused this caller: ${err.message}.`;
     if (err.status === 401) {
-      const why = /error_description="([^"]*)"/.exec(err.authenticate || '');
-      return `Not changed: the ledger did not accept the token (${why ? why[1] : err.message}). ` +
+      return `Not changed: the ledger did not accept the token (${tokenProblem(err)}). ` +
         'Use "Forget token" and paste a valid one.';
     }
     if (err.status === 409) return `Not changed: ${err.message}. The record has been reloaded.`;
