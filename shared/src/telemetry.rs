@@ -1,8 +1,13 @@
 //! Logs through `tracing`: JSON inside Lambda (CloudWatch parses it), text elsewhere; and
 //! on Lambda, metrics as embedded metric format lines after each invocation.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+use lambda_http::RequestExt;
+use lambda_http::lambda_runtime::{self, Context, LambdaEvent};
 
 use tracing_subscriber::EnvFilter;
 
@@ -40,45 +45,79 @@ where
     Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     let collector = metrics_collector()?;
-    metrics_cloudwatch_embedded::lambda::handler::run_http(collector, |req| {
+    let first = AtomicBool::new(true);
+    lambda_http::run(lambda_http::service_fn(|req: lambda_http::Request| {
         let started = Instant::now();
+        let context = req.lambda_context_ref().cloned();
         let answer = handler(req);
+        let first = &first;
         async move {
             let res = answer.await;
             let code = res.extensions().get::<ErrorCode>().map(|c| c.0);
             metrics::answered(res.status().as_u16(), code, started.elapsed());
-            Ok::<_, lambda_http::Error>(res)
+            flush(collector, context.as_ref(), first);
+            Ok::<_, Infallible>(res)
         }
-    })
+    }))
     .await
 }
 
-/// Runs a Lambda function of other events (the stream consumer), its metrics flushed
-/// after each invocation as [`serve`]'s are.
+/// Runs a Lambda function of other events (the stream consumer, the schedule), its
+/// metrics flushed after each invocation as [`serve`]'s are.
 pub async fn serve_events<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     E: for<'de> serde::Deserialize<'de>,
     R: serde::Serialize,
-    F: FnMut(lambda_http::lambda_runtime::LambdaEvent<E>) -> Fut,
+    F: Fn(LambdaEvent<E>) -> Fut,
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
     let collector = metrics_collector()?;
-    metrics_cloudwatch_embedded::lambda::handler::run(collector, handler).await
+    let first = AtomicBool::new(true);
+    lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<E>| {
+        let context = event.context.clone();
+        let answer = handler(event);
+        let first = &first;
+        async move {
+            let result = answer.await;
+            flush(collector, Some(&context), first);
+            result
+        }
+    }))
+    .await
 }
 
-/// The embedded metric format collector: the namespace, the function as a dimension,
-/// the cold-start metric, the request and trace IDs as properties.
+/// The embedded metric format collector: the namespace and the function as a dimension.
+/// (The crate's own Lambda integration is not used: it turns on every event type of
+/// lambda_http, which the packages would carry.)
 fn metrics_collector() -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_http::Error>
 {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
     let collector = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(metrics::NAMESPACE)
         .with_dimension(metrics::dimension::FUNCTION, function)
-        .lambda_cold_start_metric(metrics::name::COLD_START)
-        .with_lambda_request_id("requestId")
-        .with_lambda_xray_trace_id("traceId")
         .init()
         .map_err(|e| format!("cannot start the metrics: {e}"))?;
     metrics::describe();
     Ok(collector)
+}
+
+/// One invocation's metrics as one document on stdout, with its request and trace IDs,
+/// and the cold-start metric on the instance's first.
+fn flush(
+    collector: &metrics_cloudwatch_embedded::Collector,
+    context: Option<&Context>,
+    first: &AtomicBool,
+) {
+    if first.swap(false, Ordering::Relaxed) {
+        metrics::add(metrics::name::COLD_START, 1);
+    }
+    if let Some(context) = context {
+        collector.set_property("requestId", context.request_id.clone());
+        match &context.xray_trace_id {
+            Some(trace) => collector.set_property("traceId", trace.clone()),
+            None => collector.remove_property("traceId"),
+        };
+    }
+    // A closed stdout is no reason to fail the invocation that was answered.
+    let _ = collector.flush(std::io::stdout().lock());
 }
