@@ -2,6 +2,8 @@
 //! DynamoDB store really wrote on moto's server, delivered to a real HTTP endpoint on
 //! loopback (OASIS) and to moto's EventBridge.
 
+mod runtime_api;
+
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::dynamodb::Event;
@@ -10,7 +12,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 use shared::events::{EventBridge, Kind, Oasis, Sink, change_of, handle};
+use shared::metrics::{dimension, name};
 use shared::store::dynamo::DynamoStore;
+use vtid_tests::emf::{declared, documents, has};
 use vtid_tests::{Api, Kind as StoreKind, body};
 
 async fn raw(store: &DynamoStore, pk: &str, sk: &str) -> Value {
@@ -253,4 +257,55 @@ async fn eventbridge_takes_the_events_and_an_unreachable_bus_is_a_failure() {
         response.batch_item_failures[0].item_identifier.as_deref(),
         Some(format!("{:021}", 1).as_str())
     );
+}
+
+/// `vtid-events` run as Lambda starts it, on the same stream: EventBridge on moto takes
+/// every change, the OASIS endpoint fails the second, so the batch stops there. Its
+/// metrics say so: delivered and retried by sink, and the stream's age.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_consumer_publishes_what_it_delivered_and_what_it_hands_back() {
+    vtid_tests::skip_without_dynamo!();
+    let (event, _) = lifecycle_stream().await;
+    let ep = endpoint().await;
+    *ep.fail_on.lock().unwrap() = Some(2);
+    let endpoint = vtid_tests::dynamo_endpoint();
+    let url = ep.url.clone();
+    let (answers, lines) = tokio::task::spawn_blocking(move || {
+        runtime_api::run_with(
+            "vtid-events",
+            "unused",
+            &endpoint,
+            &[
+                ("AWS_ENDPOINT_URL_EVENTBRIDGE", &endpoint),
+                ("OASIS_INGEST_URL", &url),
+            ],
+            vec![serde_json::to_value(&event).expect("the event as JSON")],
+        )
+    })
+    .await
+    .expect("the run");
+    let failures = answers[0]["batchItemFailures"]
+        .as_array()
+        .expect("a batch response");
+    assert_eq!(failures.len(), 1, "{answers:?}");
+    assert_eq!(failures[0]["itemIdentifier"], format!("{:021}", 2));
+    let found = declared(&documents(&lines));
+    let sum = |metric: &str, sink: &str| -> f64 {
+        found
+            .iter()
+            .filter(|(m, d, _)| {
+                m == metric
+                    && d.iter().any(|(k, v)| k == dimension::SINK && v == sink)
+                    && d.iter()
+                        .any(|(k, v)| k == dimension::FUNCTION && v == "vtid-events-emf")
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    assert_eq!(sum(name::EVENTS_DELIVERED, "eventbridge"), 2.0, "{found:?}");
+    assert_eq!(sum(name::EVENTS_DELIVERED, "oasis"), 1.0, "{found:?}");
+    assert_eq!(sum(name::EVENTS_RETRIED, "oasis"), 1.0, "{found:?}");
+    assert_eq!(sum(name::EVENTS_RETRIED, "eventbridge"), 0.0, "{found:?}");
+    assert!(has(&found, name::STREAM_AGE, &[]), "{found:?}");
+    assert!(has(&found, name::COLD_START, &[]), "{found:?}");
 }

@@ -1,6 +1,8 @@
 //! A Runtime API stand-in on loopback: runs a function binary of the workspace as
 //! Lambda starts it, hands it events and collects its answers and its stdout. Shared by
-//! the tests that run the real binaries (`emf`, `pre_traffic`).
+//! the tests that run the real binaries (`emf`, `pre_traffic`, `xray`), each of which uses
+//! a part of it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,6 +26,8 @@ fn binary(name: &str) -> PathBuf {
 #[derive(Default)]
 struct Invocations {
     events: VecDeque<Value>,
+    /// The `Lambda-Runtime-Trace-Id` of every invocation.
+    trace: String,
     answers: Vec<Value>,
     handed: usize,
 }
@@ -89,13 +93,14 @@ fn serve(conn: TcpStream, state: &Mutex<Invocations>) {
             };
             let Some((event, n)) = event else { return };
             let text = event.to_string();
+            let trace = state.lock().unwrap().trace.clone();
             let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                  Lambda-Runtime-Aws-Request-Id: req-{n}\r\n\
                  Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
                  Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:emf-test\r\n\
-                 Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1\r\n\
+                 Lambda-Runtime-Trace-Id: {trace}\r\n\
                  Content-Length: {}\r\n\r\n{text}",
                 text.len()
             )
@@ -125,6 +130,10 @@ pub fn run(
     run_with(function, table, endpoint, &[], events)
 }
 
+/// The trace header Lambda hands each invocation: a sampled trace.
+pub const SAMPLED: &str =
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
 /// [`run`] with more environment variables (endpoints of other stand-ins, settings).
 pub fn run_with(
     function: &str,
@@ -133,9 +142,22 @@ pub fn run_with(
     env: &[(&str, &str)],
     events: Vec<Value>,
 ) -> (Vec<Value>, Vec<String>) {
+    run_traced(function, table, endpoint, env, SAMPLED, events)
+}
+
+/// [`run_with`], each invocation handed `trace` as its trace header.
+pub fn run_traced(
+    function: &str,
+    table: &str,
+    endpoint: &str,
+    env: &[(&str, &str)],
+    trace: &str,
+    events: Vec<Value>,
+) -> (Vec<Value>, Vec<String>) {
     let expected = events.len();
     let state = Arc::new(Mutex::new(Invocations {
         events: events.into(),
+        trace: trace.to_owned(),
         ..Invocations::default()
     }));
     let port = runtime_api(state.clone());

@@ -606,14 +606,24 @@ fn every_alarm_watches_a_published_metric_reaches_the_topic_and_has_a_runbook_en
             }
             Some(other) => assert!(other.starts_with("AWS/"), "{name}: namespace {other}"),
             None => {
-                let queries: Vec<_> = p["Metrics"]
-                    .as_sequence()
-                    .expect("a metric or a query")
+                let parts = p["Metrics"].as_sequence().expect("a metric or a query");
+                let queries: Vec<_> = parts
                     .iter()
                     .filter_map(|m| sub_text(&m["Expression"]))
                     .flat_map(insights_queries)
                     .collect();
-                assert!(!queries.is_empty(), "{name}: no query");
+                // Metric math over AWS's own metrics (Lambda's Errors of each function).
+                let aws: Vec<&str> = parts
+                    .iter()
+                    .filter_map(|m| m["MetricStat"]["Metric"]["Namespace"].as_str())
+                    .collect();
+                assert!(
+                    !queries.is_empty() || !aws.is_empty(),
+                    "{name}: no query and no metric"
+                );
+                for ns in aws {
+                    assert!(ns.starts_with("AWS/"), "{name}: namespace {ns}");
+                }
                 for (metric, dims) in queries {
                     assert_eq!(dims, published(&metric), "{name}: SCHEMA of {metric}");
                 }
@@ -636,4 +646,41 @@ fn every_alarm_watches_a_published_metric_reaches_the_topic_and_has_a_runbook_en
             "the dashboard does not show {metric}"
         );
     }
+}
+
+/// Every function's own failures (Lambda's `Errors`: a crash, a timeout, a failed start,
+/// which no metric of the code can count) are watched by an alarm, as awslabs'
+/// serverless-rules ask of every function.
+#[test]
+fn every_functions_lambda_errors_are_watched_by_an_alarm() {
+    let t = template();
+    let watched: BTreeSet<String> = of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .flat_map(|(_, alarm)| {
+            alarm["Properties"]["Metrics"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|m| {
+            m["MetricStat"]["Metric"]["Namespace"].as_str() == Some("AWS/Lambda")
+                && m["MetricStat"]["Metric"]["MetricName"].as_str() == Some("Errors")
+        })
+        .flat_map(|m| {
+            m["MetricStat"]["Metric"]["Dimensions"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|d| d["Name"].as_str() == Some("FunctionName"))
+        .filter_map(|d| match &d["Value"] {
+            Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let functions: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(watched, functions);
 }

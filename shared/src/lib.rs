@@ -20,6 +20,8 @@ pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 pub mod validation;
+#[cfg(feature = "dynamodb")]
+pub mod xray;
 
 pub use config::App;
 // The domain types live in `vtid-model` (shared with clients); their paths stay `shared::vtid` etc.

@@ -9,30 +9,46 @@ use std::time::Instant;
 use lambda_http::RequestExt;
 use lambda_http::lambda_runtime::{self, Context, LambdaEvent};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::api::ErrorCode;
 use crate::metrics;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_env("VTID_LOG")
-        .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let logs = tracing_subscriber::registry().with(log_filter());
     // A second init (tests, a server started twice) keeps the first subscriber.
     let _ = if in_lambda {
-        builder.json().flatten_event(true).without_time().try_init()
+        let json = fmt::layer()
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .with_target(false);
+        logs.with(json).try_init()
     } else {
         // Colour only for a person at a terminal: codes in a file or a CI log are noise.
         let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        builder
+        let text = fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(colour)
-            .try_init()
+            .with_target(false);
+        logs.with(text).try_init()
     };
+}
+
+/// What to log: `VTID_LOG` (a level, or levels per target: `shared=debug,info`), else
+/// Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`; a value that does not parse is passed
+/// over. `Targets` rather than `EnvFilter`: the same directives without span and field
+/// matchers, and without the regex engine that `EnvFilter` links into every function
+/// (docs/performance.md, "Package size").
+fn log_filter() -> Targets {
+    ["VTID_LOG", "AWS_LAMBDA_LOG_LEVEL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Runs a Lambda HTTP function: `handler` answers each request, and every answer is

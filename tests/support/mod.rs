@@ -2,6 +2,8 @@
 //! server that `scripts/test` starts), and API Gateway v2 request fixtures sent
 //! through the same handlers the Lambda functions run.
 
+pub mod emf;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

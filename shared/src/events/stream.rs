@@ -78,8 +78,12 @@ pub struct EventBridge {
 
 impl EventBridge {
     pub fn new(config: &aws_config::SdkConfig, bus: impl Into<String>) -> Self {
+        let mut conf = aws_sdk_eventbridge::config::Builder::from(config);
+        if let Some(traced) = crate::xray::Subsegments::from_env() {
+            conf.push_interceptor(aws_sdk_eventbridge::config::SharedInterceptor::new(traced));
+        }
         Self {
-            client: aws_sdk_eventbridge::Client::new(config),
+            client: aws_sdk_eventbridge::Client::from_conf(conf.build()),
             bus: bus.into(),
         }
     }

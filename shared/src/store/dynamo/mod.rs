@@ -128,7 +128,11 @@ impl DynamoStore {
         let requests = Arc::new(AtomicU64::new(0));
         let operations = Arc::new(AtomicU64::new(0));
         let latency = Arc::new(timeouts::Latency::default());
-        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(config);
+        if let Some(traced) = crate::xray::Subsegments::from_env() {
+            conf.push_interceptor(aws_sdk_dynamodb::config::SharedInterceptor::new(traced));
+        }
+        let conf = conf
             .interceptor(CountRequests {
                 requests: requests.clone(),
                 operations: operations.clone(),
