@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
+use shared::metrics::{dimension, name};
+use vtid_tests::emf::{declared, documents, has};
 use vtid_tests::{Api, Kind, Req, Who};
 
 use runtime_api::{run, run_with};
@@ -252,6 +254,16 @@ async fn the_hook_reports_succeeded_when_the_new_versions_work() {
     let log = run.lines.join("\n");
     assert!(log.contains("health answered ok"), "{log}");
     assert!(log.contains(vtid), "{log}");
+    // Its metrics, like every function's: EMF that parses, with its cold start.
+    let found = declared(&documents(&run.lines));
+    assert!(
+        has(
+            &found,
+            name::COLD_START,
+            &[(dimension::FUNCTION, "vtid-pre-traffic-emf")]
+        ),
+        "{found:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

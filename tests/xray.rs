@@ -34,9 +34,9 @@ fn received(daemon: &UdpSocket) -> Vec<Value> {
     docs
 }
 
-#[test]
-fn every_dynamodb_request_is_a_subsegment_of_the_invocations_trace() {
-    vtid_tests::skip_without_dynamo!();
+/// One create by `vtid-create` as Lambda runs it, with the daemon stand-in's address
+/// and `trace` as the invocation's trace header: what the daemon received.
+fn create_with_trace(trace: &str) -> Vec<Value> {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let api = runtime.block_on(Api::new(Kind::Dynamo));
     let table = api.dynamo_table.clone().expect("a table");
@@ -46,15 +46,22 @@ fn every_dynamodb_request_is_a_subsegment_of_the_invocations_trace() {
         .json(body("traced"))
         .who(Who::Jwt(json!({"sub": "u-1", "tenant": "acme"})))
         .event();
-    let (answers, _) = runtime_api::run_with(
+    let (answers, _) = runtime_api::run_traced(
         "vtid-create",
         &table,
         &vtid_tests::dynamo_endpoint(),
         &[("AWS_XRAY_DAEMON_ADDRESS", &address)],
+        trace,
         vec![create],
     );
     assert_eq!(answers[0]["statusCode"], 201, "{answers:?}");
-    let docs = received(&daemon);
+    received(&daemon)
+}
+
+#[test]
+fn every_dynamodb_request_is_a_subsegment_of_the_invocations_trace() {
+    vtid_tests::skip_without_dynamo!();
+    let docs = create_with_trace(runtime_api::SAMPLED);
     // Each subsegment is sent when it begins (in progress) and again when it ends.
     let ended: Vec<&Value> = docs.iter().filter(|d| d["end_time"].is_number()).collect();
     assert!(!ended.is_empty(), "no subsegment ended: {docs:#?}");
@@ -88,23 +95,6 @@ fn every_dynamodb_request_is_a_subsegment_of_the_invocations_trace() {
 #[test]
 fn a_trace_that_is_not_sampled_sends_nothing() {
     vtid_tests::skip_without_dynamo!();
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let api = runtime.block_on(Api::new(Kind::Dynamo));
-    let table = api.dynamo_table.clone().expect("a table");
-    let daemon = UdpSocket::bind("127.0.0.1:0").expect("a UDP port");
-    let address = daemon.local_addr().expect("its address").to_string();
-    let create = Req::new("POST", "/vtid/create")
-        .json(body("untraced"))
-        .who(Who::Jwt(json!({"sub": "u-1", "tenant": "acme"})))
-        .event();
-    let (answers, _) = runtime_api::run_traced(
-        "vtid-create",
-        &table,
-        &vtid_tests::dynamo_endpoint(),
-        &[("AWS_XRAY_DAEMON_ADDRESS", &address)],
-        &runtime_api::SAMPLED.replace("Sampled=1", "Sampled=0"),
-        vec![create],
-    );
-    assert_eq!(answers[0]["statusCode"], 201, "{answers:?}");
-    assert_eq!(received(&daemon), Vec::<Value>::new());
+    let unsampled = runtime_api::SAMPLED.replace("Sampled=1", "Sampled=0");
+    assert_eq!(create_with_trace(&unsampled), Vec::<Value>::new());
 }
