@@ -110,6 +110,7 @@ async fn every_function_publishes_its_metrics_as_embedded_metric_format() {
             "no_route",
         ),
     ];
+    let mut logged = 0;
     for (function, ok, refused, code) in cases {
         let (answers, lines) = if function == "vtid-health" {
             let (mut answers, mut lines) = run(function, &table, &endpoint, vec![event(ok)]);
@@ -125,6 +126,28 @@ async fn every_function_publishes_its_metrics_as_embedded_metric_format() {
             .map(|a| a["statusCode"].as_u64().unwrap_or(0))
             .collect();
         let docs = documents(&lines);
+        // Every log line of an invocation names it: the runtime's span carries the
+        // request ID and the trace ID.
+        let logs: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l.get("level").is_some())
+            .collect();
+        for log in &logs {
+            assert!(
+                log["span"]["requestId"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("req-")),
+                "{function}: {log}"
+            );
+            assert!(
+                log["span"]["xrayTraceId"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Root=")),
+                "{function}: {log}"
+            );
+        }
+        logged += logs.len();
         assert!(
             docs.len() >= 2,
             "{function}: {} documents in {lines:#?}",
@@ -218,6 +241,7 @@ async fn every_function_publishes_its_metrics_as_embedded_metric_format() {
             );
         }
     }
+    assert!(logged > 0, "no function logged a line inside an invocation");
 }
 
 /// Every metric the code declares is one `shared::metrics::ALL` lists, with its
