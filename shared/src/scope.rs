@@ -1,7 +1,8 @@
-//! What the store knows of the call it serves: the call's deadline and request ID, set
-//! once per call by `api::Call` around the handler's work, so that the SDK's attempt
-//! timeouts never outlive the deadline (`store::dynamo::timeouts`) and a number given up
-//! names the request that gave it up (`store::dynamo::void`), without every store method
+//! What the store knows of the call it serves: the call's deadline, request ID and trace,
+//! set once per call by `api::Call` around the handler's work, so that the SDK's attempt
+//! timeouts never outlive the deadline (`store::dynamo::timeouts`), a number given up
+//! names the request that gave it up (`store::dynamo::void`), and work that outlives its
+//! invocation is not traced under the next one (`xray`), without every store method
 //! taking them as arguments.
 
 use std::future::Future;
@@ -16,18 +17,39 @@ tokio::task_local! {
 struct InForce {
     deadline: Deadline,
     request_id: String,
+    trace: Option<String>,
 }
 
-/// Runs `work` as the call with this deadline (the store's) and request ID.
-pub async fn within<F: Future>(deadline: Deadline, request_id: String, work: F) -> F::Output {
+/// Runs `work` as the call with this deadline (the store's) and request ID, and the trace
+/// in force when it is called (the enclosing call's, else the invocation's): taken now,
+/// not when `work` first runs, so that work spawned to finish after its answer keeps
+/// its own invocation's trace.
+pub fn within<F: Future>(
+    deadline: Deadline,
+    request_id: String,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    let trace = CALL
+        .try_with(|c| c.trace.clone())
+        .unwrap_or_else(|_| invocation_trace());
     CALL.scope(
         InForce {
             deadline,
             request_id,
+            trace,
         },
         work,
     )
-    .await
+}
+
+/// The X-Ray trace header Lambda set for the invocation running now, if any.
+pub fn invocation_trace() -> Option<String> {
+    std::env::var("_X_AMZN_TRACE_ID").ok()
+}
+
+/// The trace of the call in progress (`None` outside a call, or a call without one).
+pub fn trace() -> Option<String> {
+    CALL.try_with(|c| c.trace.clone()).ok().flatten()
 }
 
 /// The deadline of the call in progress, if any (none outside a call: imports, start-up).

@@ -47,9 +47,15 @@ pub fn init() {
 fn log_filter() -> Targets {
     ["VTID_LOG", "AWS_LAMBDA_LOG_LEVEL"]
         .iter()
-        .find_map(|name| std::env::var(name).ok()?.parse().ok())
+        .find_map(|name| std::env::var::<_>(name).ok()?.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
+        // The runtime's span, which puts the request ID and the trace ID on every line
+        // of an invocation, is at INFO: kept at any level, so a WARN line has them too.
+        .with_target(RUNTIME_SPAN_TARGET, tracing::Level::INFO)
 }
+
+/// Where lambda_runtime opens each invocation's span ("Lambda runtime invoke").
+const RUNTIME_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
 
 /// Runs a Lambda HTTP function: `handler` answers each request, and every answer is
 /// counted ([`crate::metrics::answered`]) and flushed as one embedded metric format

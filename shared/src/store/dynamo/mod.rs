@@ -113,6 +113,12 @@ impl Intercept for CountRequests {
     }
 }
 
+/// Whether an AWS JSON answer is a refusal for throughput (DynamoDB's 400s of throttling,
+/// the same reading the store's metrics and retries use): for the traces' flags.
+pub(crate) fn throttled(status: u16, body: Option<&[u8]>) -> bool {
+    errors::refusal(status, body) == Some(errors::Refusal::Throttled)
+}
+
 pub struct DynamoStore {
     client: Client,
     table: String,
