@@ -8,7 +8,7 @@ mod runtime_api;
 
 use serde_json::{Value, json};
 use shared::metrics::{dimension, name};
-use vtid_tests::emf::{declared, documents, has};
+use vtid_tests::emf::{declared, documents, has, values};
 use vtid_tests::{Api, Kind, Req, Who, body};
 
 use runtime_api::run;
@@ -285,15 +285,13 @@ async fn the_daily_audit_publishes_the_years_figures() {
     assert!(years.iter().any(|r| r["records"] == 3), "{years:?}");
     let found = declared(&documents(&lines));
     let figure = |metric: &str| {
-        found
-            .iter()
-            .find(|(m, d, _)| {
-                m == metric
-                    && d.iter()
-                        .any(|(k, v)| k == dimension::FUNCTION && v == "vtid-daily-audit-emf")
-            })
-            .map(|(_, _, v)| *v)
-            .unwrap_or_else(|| panic!("{metric} not published: {found:?}"))
+        values(
+            &found,
+            metric,
+            &[(dimension::FUNCTION, "vtid-daily-audit-emf")],
+        )
+        .next()
+        .unwrap_or_else(|| panic!("{metric} not published: {found:?}"))
     };
     assert_eq!(figure(name::AUDIT_RECORDS), 3.0);
     assert_eq!(figure(name::AUDIT_COUNTER), 3.0);

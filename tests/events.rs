@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use shared::events::{EventBridge, Kind, Oasis, Sink, change_of, handle};
 use shared::metrics::{dimension, name};
 use shared::store::dynamo::DynamoStore;
-use vtid_tests::emf::{declared, documents, has};
+use vtid_tests::emf::{declared, documents, has, values};
 use vtid_tests::{Api, Kind as StoreKind, body};
 
 async fn raw(store: &DynamoStore, pk: &str, sk: &str) -> Value {
@@ -291,16 +291,11 @@ async fn the_stream_consumer_publishes_what_it_delivered_and_what_it_hands_back(
     assert_eq!(failures[0]["itemIdentifier"], format!("{:021}", 2));
     let found = declared(&documents(&lines));
     let sum = |metric: &str, sink: &str| -> f64 {
-        found
-            .iter()
-            .filter(|(m, d, _)| {
-                m == metric
-                    && d.iter().any(|(k, v)| k == dimension::SINK && v == sink)
-                    && d.iter()
-                        .any(|(k, v)| k == dimension::FUNCTION && v == "vtid-events-emf")
-            })
-            .map(|(_, _, v)| v)
-            .sum()
+        let dims = [
+            (dimension::SINK, sink),
+            (dimension::FUNCTION, "vtid-events-emf"),
+        ];
+        values(&found, metric, &dims).sum()
     };
     assert_eq!(sum(name::EVENTS_DELIVERED, "eventbridge"), 2.0, "{found:?}");
     assert_eq!(sum(name::EVENTS_DELIVERED, "oasis"), 1.0, "{found:?}");

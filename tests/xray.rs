@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::metrics::name;
-use vtid_tests::emf::{declared, documents};
+use vtid_tests::emf::{declared, documents, values};
 use vtid_tests::{Api, Kind, Req, Who, body};
 
 /// The trace the Runtime API stand-in hands every invocation.
@@ -158,11 +158,7 @@ fn every_dynamodb_request_is_a_subsegment_of_the_invocations_trace() {
         .collect();
     assert!(operations.contains(&"TransactWriteItems"), "{operations:?}");
     // One subsegment for every request the function counted as sent.
-    let sent: f64 = declared(&documents(&lines))
-        .iter()
-        .filter(|(m, _, _)| m == name::DYNAMODB_REQUESTS)
-        .map(|(_, _, v)| v)
-        .sum();
+    let sent: f64 = values(&declared(&documents(&lines)), name::DYNAMODB_REQUESTS, &[]).sum();
     assert_eq!(ended.len() as f64, sent, "{operations:?}");
     // Each request carried the trace, with its own subsegment as the parent.
     assert_eq!(headers.len(), ended.len(), "{headers:?}");

@@ -87,12 +87,25 @@ pub fn declared(docs: &[Value]) -> Vec<Declared> {
     out
 }
 
+/// The values `metric` was published with under these dimension values (and maybe
+/// others), one per declaration.
+pub fn values<'a>(
+    found: &'a [Declared],
+    metric: &'a str,
+    dims: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = f64> + 'a {
+    found
+        .iter()
+        .filter(move |(m, d, _)| {
+            m == metric
+                && dims
+                    .iter()
+                    .all(|(k, v)| d.iter().any(|(dk, dv)| dk == k && dv == v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
 /// Whether `metric` was published with these dimension values (and maybe others).
 pub fn has(found: &[Declared], metric: &str, dims: &[(&str, &str)]) -> bool {
-    found.iter().any(|(m, d, _)| {
-        m == metric
-            && dims
-                .iter()
-                .all(|(k, v)| d.iter().any(|(dk, dv)| dk == k && dv == v))
-    })
+    values(found, metric, dims).next().is_some()
 }
